@@ -1,0 +1,16 @@
+//! Shared library of the LVM2 daemons (lvmetad, lvmpolld, cmirrord).
+//!
+//! Map of the crate:
+//! - [`config`]: the libdm-config text codec (value model, parser, the tree writer used on the wire,
+//!   the printf-style "simple" writer, and the on-disk metadata writer).
+//! - [`daemon`]: libdaemon: message framing, the threaded UNIX-socket server, the client, logging
+//!   and the command-line options every daemon shares.
+//! - [`scan`]: the on-disk PV reader (label, pv_header, mda, metadata text) and the lvmetad feeder.
+//! - [`dm`]: the device-mapper ioctl layer and the thin-pool message and status helpers.
+//!
+//! No daemon logic lives here, and no global state except the process-wide logger.
+
+pub mod config;
+pub mod daemon;
+pub mod dm;
+pub mod scan;

@@ -1,0 +1,6 @@
+//! lvmpolld: SKELETON, being written.
+
+fn main() {
+    eprintln!("lvmpolld: not built yet");
+    std::process::exit(1);
+}
