@@ -7,10 +7,12 @@
 //!   and the command-line options every daemon shares.
 //! - [`scan`]: the on-disk PV reader (label, pv_header, mda, metadata text) and the lvmetad feeder.
 //! - [`dm`]: the device-mapper ioctl layer and the thin-pool message and status helpers.
+//! - [`paths`]: default socket, pidfile and binary paths (set by `./configure`).
 //!
 //! No daemon logic lives here, and no global state except the process-wide logger.
 
 pub mod config;
 pub mod daemon;
 pub mod dm;
+pub mod paths;
 pub mod scan;

@@ -13,10 +13,10 @@ pub struct DaemonSpec {
     pub protocol_version: i64,
     /// Env var naming the socket (`LVM_LVMETAD_SOCKET`) and the built-in default.
     pub socket_env: &'static str,
-    pub default_socket: &'static str,
+    pub default_socket: String,
     /// Env var naming the pidfile (`LVM_LVMETAD_PIDFILE`) and the built-in default.
     pub pidfile_env: &'static str,
-    pub default_pidfile: &'static str,
+    pub default_pidfile: String,
 }
 
 /// Add the shared options to a getopts parser (daemons add their own before parsing).
