@@ -55,7 +55,11 @@ pub struct ParseError {
 
 impl fmt::Display for ParseError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "parse error at line {}, column {}: ", self.line, self.column)?;
+        write!(
+            f,
+            "parse error at line {}, column {}: ",
+            self.line, self.column
+        )?;
         match &self.kind {
             ParseErrorKind::Empty => write!(f, "empty document"),
             ParseErrorKind::Unexpected(s) => write!(f, "unexpected {s}"),

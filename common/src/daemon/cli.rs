@@ -24,7 +24,12 @@ pub fn add_common_options(opts: &mut getopts::Options) {
     opts.optflag("f", "foreground", "don't fork, log to stderr");
     opts.optflag("h", "help", "show this help");
     opts.optflag("V", "version", "show the version");
-    opts.optopt("l", "log", "log types to stderr: all,wire,debug,info,warn", "LIST");
+    opts.optopt(
+        "l",
+        "log",
+        "log types to stderr: all,wire,debug,info,warn",
+        "LIST",
+    );
     opts.optopt("s", "socket", "socket path", "PATH");
     opts.optopt("p", "pidfile", "pidfile path", "PATH");
     opts.optopt("t", "timeout", "exit after SECS idle (0 = never)", "SECS");

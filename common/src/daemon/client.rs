@@ -12,7 +12,10 @@ pub enum ClientError {
     /// connect() failed (missing socket, refused...).
     Connect(PathBuf, std::io::Error),
     /// The daemon answered hello with another protocol or version.
-    WrongProtocol { expected: String, got: String },
+    WrongProtocol {
+        expected: String,
+        got: String,
+    },
     Io(std::io::Error),
     /// The reply did not parse (C: EPROTO).
     BadReply(String),
@@ -40,7 +43,11 @@ pub struct Client {
 
 impl Client {
     /// Connect and check `hello` (protocol name, and version when given).
-    pub fn connect(path: &Path, protocol: &str, version: Option<i64>) -> Result<Client, ClientError> {
+    pub fn connect(
+        path: &Path,
+        protocol: &str,
+        version: Option<i64>,
+    ) -> Result<Client, ClientError> {
         let _ = (path, protocol, version);
         todo!("client connect")
     }

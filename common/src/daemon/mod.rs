@@ -75,14 +75,19 @@ impl Response {
     }
     /// `response = "<status>"` and `reason = "<reason>"`.
     pub fn error(status: &str, reason: &str) -> Response {
-        Response::simple(status, vec![("reason", SimpleField::Str(reason.to_owned()))])
+        Response::simple(
+            status,
+            vec![("reason", SimpleField::Str(reason.to_owned()))],
+        )
     }
     /// The payload bytes (without the `"\n##\n"` terminator).
     pub fn to_payload(&self) -> String {
         match self {
             Response::Simple(fields) => {
-                let f: Vec<(&str, SimpleField)> =
-                    fields.iter().map(|(k, v)| (k.as_str(), v.clone())).collect();
+                let f: Vec<(&str, SimpleField)> = fields
+                    .iter()
+                    .map(|(k, v)| (k.as_str(), v.clone()))
+                    .collect();
                 config::write_simple(&f)
             }
             Response::Tree(t) => {

@@ -80,7 +80,11 @@ impl fmt::Display for ServerError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             ServerError::AlreadyRunning(p) => {
-                write!(f, "Failed to acquire lock on {}. Already running?", p.display())
+                write!(
+                    f,
+                    "Failed to acquire lock on {}. Already running?",
+                    p.display()
+                )
             }
             ServerError::SocketInUse(p) => write!(f, "Socket {} already in use", p.display()),
             ServerError::UnsafeSocket(p, why) => write!(f, "{}: {}", p.display(), why),
