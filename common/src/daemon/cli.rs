@@ -1,9 +1,14 @@
 //! Command-line options every daemon shares: `-f -s -p -l -t -h -V`, with the socket and pidfile
 //! defaults taken from the environment as lvm2 does.
 //!
-//! SKELETON: signatures are fixed; the implementation is being written.
+//! Precedence for the socket and pidfile: `-s`/`-p`, then the daemon's environment variable,
+//! then its built-in default. `-t` is an unsigned decimal number of seconds below `UINT_MAX`;
+//! `0` means never exit.
 
+use super::log::LogConfig;
 use super::server::ServerConfig;
+use std::path::PathBuf;
+use std::time::Duration;
 
 /// What one daemon needs to describe its shared options.
 #[derive(Debug, Clone)]
@@ -37,6 +42,120 @@ pub fn add_common_options(opts: &mut getopts::Options) {
 
 /// Build a [`ServerConfig`] from parsed shared options. Errors are usage errors (bad `-t`).
 pub fn server_config(spec: &DaemonSpec, m: &getopts::Matches) -> Result<ServerConfig, String> {
-    let _ = (spec, m);
-    todo!("server_config")
+    let from_env = |var: &str| {
+        std::env::var_os(var)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    let socket = m
+        .opt_str("s")
+        .map(PathBuf::from)
+        .or_else(|| from_env(spec.socket_env))
+        .unwrap_or_else(|| PathBuf::from(&spec.default_socket));
+    let pidfile = m
+        .opt_str("p")
+        .map(PathBuf::from)
+        .or_else(|| from_env(spec.pidfile_env))
+        .unwrap_or_else(|| PathBuf::from(&spec.default_pidfile));
+    let mut c = ServerConfig::new(spec.name, spec.protocol, spec.protocol_version, socket);
+    c.pidfile = Some(pidfile);
+    c.foreground = m.opt_present("f");
+    if let Some(list) = m.opt_str("l") {
+        c.log = LogConfig::parse(&list);
+    }
+    if let Some(t) = m.opt_str("t") {
+        c.idle_timeout = parse_timeout(&t)?;
+    }
+    Ok(c)
+}
+
+/// `-t SECS`: digits only, below `UINT_MAX`; `0` = never (`None`).
+pub fn parse_timeout(s: &str) -> Result<Option<Duration>, String> {
+    let bad = || format!("invalid idle timeout {s:?}: expected seconds (0 = never)");
+    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(bad());
+    }
+    let n: u32 = s.parse().map_err(|_| bad())?;
+    if n == u32::MAX {
+        return Err(bad());
+    }
+    Ok((n > 0).then(|| Duration::from_secs(u64::from(n))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec() -> DaemonSpec {
+        DaemonSpec {
+            name: "testd",
+            protocol: "testd",
+            protocol_version: 1,
+            socket_env: "LVMD_TEST_CLI_SOCKET_UNSET_VAR",
+            default_socket: "/run/lvm/testd.socket".into(),
+            pidfile_env: "LVMD_TEST_CLI_PIDFILE_UNSET_VAR",
+            default_pidfile: "/run/testd.pid".into(),
+        }
+    }
+
+    fn matches(args: &[&str]) -> getopts::Matches {
+        let mut o = getopts::Options::new();
+        add_common_options(&mut o);
+        o.parse(args).unwrap()
+    }
+
+    #[test]
+    fn defaults_and_overrides() {
+        let c = server_config(&spec(), &matches(&[])).unwrap();
+        assert_eq!(c.socket_path, PathBuf::from("/run/lvm/testd.socket"));
+        assert_eq!(c.pidfile, Some(PathBuf::from("/run/testd.pid")));
+        assert!(!c.foreground);
+        assert_eq!(c.idle_timeout, None);
+        let c = server_config(
+            &spec(),
+            &matches(&[
+                "-f", "-s", "/tmp/s", "-p", "/tmp/p", "-t", "60", "-l", "all",
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.socket_path, PathBuf::from("/tmp/s"));
+        assert_eq!(c.pidfile, Some(PathBuf::from("/tmp/p")));
+        assert!(c.foreground);
+        assert_eq!(c.idle_timeout, Some(Duration::from_secs(60)));
+        assert_eq!(c.log.stderr_mask, u32::MAX);
+    }
+
+    #[test]
+    fn env_overrides_default() {
+        let mut s = spec();
+        s.socket_env = "LVMD_TEST_CLI_SOCKET_SET_VAR";
+        std::env::set_var("LVMD_TEST_CLI_SOCKET_SET_VAR", "/tmp/from-env.socket");
+        let c = server_config(&s, &matches(&[])).unwrap();
+        assert_eq!(c.socket_path, PathBuf::from("/tmp/from-env.socket"));
+        let c = server_config(&s, &matches(&["-s", "/tmp/x"])).unwrap();
+        assert_eq!(c.socket_path, PathBuf::from("/tmp/x"));
+    }
+
+    #[test]
+    fn timeout_parsing() {
+        assert_eq!(parse_timeout("0"), Ok(None));
+        assert_eq!(parse_timeout("5"), Ok(Some(Duration::from_secs(5))));
+        assert_eq!(
+            parse_timeout("4294967294"),
+            Ok(Some(Duration::from_secs(4294967294)))
+        );
+        for bad in [
+            "",
+            "-1",
+            "+3",
+            "1.5",
+            "4294967295",
+            "99999999999",
+            "3s",
+            " 3",
+        ] {
+            assert!(parse_timeout(bad).is_err(), "{bad:?} accepted");
+        }
+        assert!(server_config(&spec(), &matches(&["-t", "x"])).is_err());
+    }
 }

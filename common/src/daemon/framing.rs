@@ -1,6 +1,16 @@
 //! Message framing: payload + `"\n##\n"` (protocol.md §1.2).
 //!
-//! SKELETON: signatures are fixed; the implementation is being written.
+//! A message ends at the **first** `"\n##\n"` in the stream. lvm2's C reader instead checks,
+//! after every `read()`, whether the bytes gathered so far *end* with the terminator; when a
+//! client sends two requests in one `write()` the C daemon therefore sees one message ending in
+//! the second terminator, parses the first request and silently drops the second. Splitting at
+//! the first terminator keeps pipelined messages apart. The two rules differ only when a payload
+//! itself contains `"\n##\n"` (the writers never escape it): C may or may not split there depending
+//! on how `read()` happened to chunk the stream; we always split there.
+//!
+//! A message whose payload grows past the reader's cap fails with [`FrameError::TooLarge`]
+//! instead of eating memory (C has no cap); the stream is then out of sync and should be closed
+//! after an error reply.
 
 use std::io::{self, Read, Write};
 
@@ -8,6 +18,9 @@ use std::io::{self, Read, Write};
 pub const TERMINATOR: &[u8] = b"\n##\n";
 /// Default cap on one message (64 MiB).
 pub const DEFAULT_MAX_MESSAGE: usize = 64 << 20;
+
+/// Bytes asked of one `read()`.
+const READ_CHUNK: usize = 64 << 10;
 
 /// Why a message could not be read.
 #[derive(Debug)]
@@ -38,8 +51,11 @@ impl std::error::Error for FrameError {}
 /// message (so two requests sent in one `write()` are two messages).
 pub struct FrameReader<R> {
     inner: R,
+    /// Bytes read but not yet returned: the start of the next message(s).
     buf: Vec<u8>,
     max: usize,
+    /// How much of `buf` is known to hold no complete terminator (search resumes near here).
+    scanned: usize,
 }
 
 impl<R: Read> FrameReader<R> {
@@ -48,15 +64,77 @@ impl<R: Read> FrameReader<R> {
             inner,
             buf: Vec::new(),
             max,
+            scanned: 0,
         }
     }
+
     /// The next message's payload, terminator stripped.
+    ///
+    /// After [`FrameError::TooLarge`] the stream position is inside the oversized message; the
+    /// caller should answer and close rather than read on.
     pub fn read_message(&mut self) -> Result<Vec<u8>, FrameError> {
-        let _ = (&mut self.inner, &mut self.buf, self.max);
-        todo!("frame reader")
+        loop {
+            if let Some(end) = self.find_terminator() {
+                let rest = self.buf.split_off(end + TERMINATOR.len());
+                let mut payload = std::mem::replace(&mut self.buf, rest);
+                payload.truncate(end);
+                self.scanned = 0;
+                return Ok(payload);
+            }
+            // No terminator: any terminator still to come starts at or after
+            // `buf.len() - (TERMINATOR.len() - 1)`, so the payload is at least that long.
+            if self.buf.len() > self.max + TERMINATOR.len() - 1 {
+                return Err(FrameError::TooLarge(self.max));
+            }
+            let want = READ_CHUNK.min(self.max + TERMINATOR.len() - self.buf.len());
+            let old = self.buf.len();
+            self.buf.resize(old + want, 0);
+            let got = match self.inner.read(&mut self.buf[old..]) {
+                Ok(n) => n,
+                Err(e) => {
+                    self.buf.truncate(old);
+                    if e.kind() == io::ErrorKind::Interrupted {
+                        continue;
+                    }
+                    return Err(FrameError::Io(e));
+                }
+            };
+            self.buf.truncate(old + got);
+            if got == 0 {
+                return Err(if self.buf.is_empty() {
+                    FrameError::Eof
+                } else {
+                    FrameError::Truncated
+                });
+            }
+        }
     }
+
+    /// Position of the first terminator in `buf`, searching only bytes not searched before.
+    fn find_terminator(&mut self) -> Option<usize> {
+        let from = self.scanned.saturating_sub(TERMINATOR.len() - 1);
+        let found = self.buf[from..]
+            .windows(TERMINATOR.len())
+            .position(|w| w == TERMINATOR)
+            .map(|i| from + i);
+        if found.is_none() {
+            self.scanned = self.buf.len();
+        }
+        found
+    }
+
+    /// Bytes already read from the stream that belong to messages not yet returned.
+    pub fn buffered(&self) -> usize {
+        self.buf.len()
+    }
+
     pub fn get_ref(&self) -> &R {
         &self.inner
+    }
+
+    /// The cap on one message's payload.
+    pub fn max(&self) -> usize {
+        self.max
     }
 }
 
@@ -65,4 +143,128 @@ pub fn write_message<W: Write>(w: &mut W, payload: &[u8]) -> io::Result<()> {
     w.write_all(payload)?;
     w.write_all(TERMINATOR)?;
     w.flush()
+}
+
+/// `payload` + terminator in one buffer, so a reply goes out in a single `write()` when it fits.
+pub fn frame(payload: &[u8]) -> Vec<u8> {
+    let mut v = Vec::with_capacity(payload.len() + TERMINATOR.len());
+    v.extend_from_slice(payload);
+    v.extend_from_slice(TERMINATOR);
+    v
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A reader that hands out the given chunks one `read()` at a time.
+    struct Chunks(Vec<Vec<u8>>, usize);
+    impl Read for Chunks {
+        fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+            if self.1 >= self.0.len() {
+                return Ok(0);
+            }
+            let c = &mut self.0[self.1];
+            let n = c.len().min(out.len());
+            out[..n].copy_from_slice(&c[..n]);
+            c.drain(..n);
+            if c.is_empty() {
+                self.1 += 1;
+            }
+            Ok(n)
+        }
+    }
+
+    fn reader(chunks: &[&[u8]], max: usize) -> FrameReader<Chunks> {
+        FrameReader::new(Chunks(chunks.iter().map(|c| c.to_vec()).collect(), 0), max)
+    }
+
+    #[test]
+    fn pipelined_messages_in_one_read_stay_apart() {
+        let mut r = reader(&[b"request=\"a\"\n##\nrequest=\"b\"\n##\n"], 1024);
+        assert_eq!(r.read_message().unwrap(), b"request=\"a\"");
+        assert_eq!(r.read_message().unwrap(), b"request=\"b\"");
+        assert!(matches!(r.read_message(), Err(FrameError::Eof)));
+    }
+
+    #[test]
+    fn terminator_split_across_reads() {
+        for cut in 0..=TERMINATOR.len() {
+            let mut first = b"x = 1".to_vec();
+            first.extend_from_slice(&TERMINATOR[..cut]);
+            let mut second = TERMINATOR[cut..].to_vec();
+            second.extend_from_slice(b"y = 2\n##\n");
+            let mut r = reader(&[&first, &second], 1024);
+            assert_eq!(r.read_message().unwrap(), b"x = 1", "cut at {cut}");
+            assert_eq!(r.read_message().unwrap(), b"y = 2", "cut at {cut}");
+            assert!(matches!(r.read_message(), Err(FrameError::Eof)));
+        }
+    }
+
+    #[test]
+    fn byte_by_byte() {
+        let data = b"a=1\n##\n\n##\nb=2\n##\n";
+        let chunks: Vec<&[u8]> = data.chunks(1).collect();
+        let mut r = reader(&chunks, 1024);
+        assert_eq!(r.read_message().unwrap(), b"a=1");
+        assert_eq!(r.read_message().unwrap(), b"");
+        assert_eq!(r.read_message().unwrap(), b"b=2");
+        assert!(matches!(r.read_message(), Err(FrameError::Eof)));
+    }
+
+    #[test]
+    fn cap_is_enforced_and_exact_fit_passes() {
+        let mut r = reader(&[b"0123456789\n##\n"], 10);
+        assert_eq!(r.read_message().unwrap(), b"0123456789");
+        let mut r = reader(&[b"01234567890\n##\n"], 10);
+        assert!(matches!(r.read_message(), Err(FrameError::TooLarge(10))));
+        // A big message without a terminator is refused without reading it all.
+        let big = vec![b'x'; 1 << 20];
+        let mut r = reader(&[&big], 1000);
+        assert!(matches!(r.read_message(), Err(FrameError::TooLarge(1000))));
+        assert!(r.buffered() <= 1000 + TERMINATOR.len());
+    }
+
+    #[test]
+    fn truncated_message() {
+        let mut r = reader(&[b"a=1\n##\nb=2\n#"], 1024);
+        assert_eq!(r.read_message().unwrap(), b"a=1");
+        assert!(matches!(r.read_message(), Err(FrameError::Truncated)));
+    }
+
+    #[test]
+    fn empty_stream_is_eof() {
+        let mut r = reader(&[], 1024);
+        assert!(matches!(r.read_message(), Err(FrameError::Eof)));
+    }
+
+    #[test]
+    fn interrupted_reads_are_retried() {
+        struct Eintr(bool, &'static [u8]);
+        impl Read for Eintr {
+            fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+                self.0 = !self.0;
+                if self.0 {
+                    return Err(io::Error::from(io::ErrorKind::Interrupted));
+                }
+                let n = self.1.len().min(out.len()).min(3);
+                out[..n].copy_from_slice(&self.1[..n]);
+                self.1 = &self.1[n..];
+                Ok(n)
+            }
+        }
+        let mut r = FrameReader::new(Eintr(false, b"hello=1\n##\n"), 100);
+        assert_eq!(r.read_message().unwrap(), b"hello=1");
+        assert!(matches!(r.read_message(), Err(FrameError::Eof)));
+    }
+
+    #[test]
+    fn write_then_read_round_trip() {
+        let mut out = Vec::new();
+        write_message(&mut out, b"one").unwrap();
+        out.extend_from_slice(&frame(b"two"));
+        let mut r = FrameReader::new(&out[..], 100);
+        assert_eq!(r.read_message().unwrap(), b"one");
+        assert_eq!(r.read_message().unwrap(), b"two");
+    }
 }

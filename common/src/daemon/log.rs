@@ -1,7 +1,19 @@
 //! Daemon logging (protocol.md §1.10): `-l` types to stderr in the foreground; fatal and error
 //! always to syslog.
 //!
-//! SKELETON: signatures are fixed; the implementation is being written.
+//! Outlets, as lvm2's `daemon-log.c`:
+//! - stderr: the types switched on with `-l`, with C's prefixes (`E: `, `W: `, `I: `, none for
+//!   wire and debug). Only in the foreground (a daemonized process has stderr on /dev/null).
+//! - syslog (`LOG_DAEMON`, tagged with the name and pid): fatal and error always; when not in the
+//!   foreground, also the types `-l` switched on (C drops those, since its stderr is /dev/null).
+//!   The syslog connection is opened lazily at first use, so a daemonized child logs its own pid.
+//!
+//! Before [`init`] is called, fatal and error go to stderr only.
+
+use parking_lot::Mutex;
+use std::io::Write;
+use std::sync::OnceLock;
+use syslog::{Facility, Formatter3164, Logger, LoggerBackend};
 
 /// libdaemon's log types.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -12,6 +24,21 @@ pub enum LogType {
     Info = 3,
     Wire = 4,
     Debug = 5,
+}
+
+impl LogType {
+    fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+    /// C's stderr prefix for this type.
+    fn prefix(self) -> &'static str {
+        match self {
+            LogType::Fatal | LogType::Error => "E: ",
+            LogType::Warn => "W: ",
+            LogType::Info => "I: ",
+            LogType::Wire | LogType::Debug => "",
+        }
+    }
 }
 
 /// Which types go to stderr.
@@ -25,20 +52,115 @@ impl LogConfig {
     /// Parse a `-l` list (`all`, `wire`, `debug`, `info`, `warn`, `error`, `fatal`); unknown words
     /// are ignored as C does.
     pub fn parse(list: &str) -> LogConfig {
-        let _ = list;
-        todo!("log list")
+        let mut mask = 0u32;
+        for word in list.split(',').map(str::trim) {
+            mask |= match word {
+                "all" => u32::MAX,
+                "wire" => LogType::Wire.bit(),
+                "debug" => LogType::Debug.bit(),
+                "info" => LogType::Info.bit(),
+                "warn" => LogType::Warn.bit(),
+                "error" => LogType::Error.bit(),
+                "fatal" => LogType::Fatal.bit(),
+                _ => 0,
+            };
+        }
+        LogConfig { stderr_mask: mask }
+    }
+
+    /// Whether `-l` switched type `t` on.
+    pub fn has(&self, t: LogType) -> bool {
+        self.stderr_mask & t.bit() != 0
     }
 }
 
-/// Install the process-wide logger (call once, before serving).
+struct LogState {
+    name: String,
+    config: LogConfig,
+    foreground: bool,
+    /// `None` until first use; `Some(None)` when no syslog socket could be reached.
+    syslog: Mutex<Option<Option<Logger<LoggerBackend, Formatter3164>>>>,
+}
+
+static STATE: OnceLock<LogState> = OnceLock::new();
+
+/// Install the process-wide logger (call once, before serving). Later calls are ignored.
 pub fn init(name: &str, config: LogConfig, foreground: bool) {
-    let _ = (name, config, foreground);
-    todo!("log init")
+    let _ = STATE.set(LogState {
+        name: name.to_owned(),
+        config,
+        foreground,
+        syslog: Mutex::new(None),
+    });
+}
+
+/// Whether a message of type `t` would go anywhere (to skip building costly messages).
+pub fn enabled(t: LogType) -> bool {
+    match STATE.get() {
+        Some(s) => t <= LogType::Error || s.config.has(t),
+        None => t <= LogType::Error,
+    }
 }
 
 /// Log one message of type `t`.
 pub fn log(t: LogType, msg: &str) {
-    let _ = (t, msg);
+    let Some(s) = STATE.get() else {
+        if t <= LogType::Error {
+            let _ = writeln!(std::io::stderr().lock(), "{}{msg}", t.prefix());
+        }
+        return;
+    };
+    let switched_on = s.config.has(t);
+    if switched_on && s.foreground {
+        let _ = writeln!(std::io::stderr().lock(), "{}{msg}", t.prefix());
+    }
+    if t <= LogType::Error || (switched_on && !s.foreground) {
+        s.to_syslog(t, msg);
+    }
+}
+
+/// Wire logging: each line of `text` prefixed with `prefix` (`"<- "` for requests, `"-> "` for
+/// replies), as one [`LogType::Wire`] message per line.
+pub fn wire(prefix: &str, text: &[u8]) {
+    if !enabled(LogType::Wire) {
+        return;
+    }
+    let text = String::from_utf8_lossy(text);
+    for line in text.lines() {
+        log(LogType::Wire, &format!("{prefix}{line}"));
+    }
+}
+
+impl LogState {
+    fn to_syslog(&self, t: LogType, msg: &str) {
+        let mut guard = self.syslog.lock();
+        let logger = guard.get_or_insert_with(|| {
+            syslog::unix(Formatter3164 {
+                facility: Facility::LOG_DAEMON,
+                hostname: None,
+                process: self.name.clone(),
+                pid: std::process::id(),
+            })
+            .ok()
+        });
+        if let Some(l) = logger.as_mut() {
+            let msg = msg.to_owned();
+            let _ = match t {
+                LogType::Fatal => l.crit(msg),
+                LogType::Error => l.err(msg),
+                LogType::Warn => l.warning(msg),
+                LogType::Info => l.info(msg),
+                LogType::Wire | LogType::Debug => l.debug(msg),
+            };
+        }
+    }
+}
+
+/// Drop the syslog connection so the next message reopens it (after a fork).
+pub(crate) fn reopen_syslog() {
+    if let Some(s) = STATE.get() {
+        *s.syslog.lock() = None;
+    }
 }
 
 #[macro_export]
@@ -49,3 +171,35 @@ macro_rules! log_warn { ($($a:tt)*) => { $crate::daemon::log::log($crate::daemon
 macro_rules! log_info { ($($a:tt)*) => { $crate::daemon::log::log($crate::daemon::log::LogType::Info, &format!($($a)*)) } }
 #[macro_export]
 macro_rules! log_debug { ($($a:tt)*) => { $crate::daemon::log::log($crate::daemon::log::LogType::Debug, &format!($($a)*)) } }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_lists() {
+        let c = LogConfig::parse("wire,debug");
+        assert!(c.has(LogType::Wire) && c.has(LogType::Debug));
+        assert!(!c.has(LogType::Info) && !c.has(LogType::Error));
+        let c = LogConfig::parse("all");
+        for t in [
+            LogType::Fatal,
+            LogType::Error,
+            LogType::Warn,
+            LogType::Info,
+            LogType::Wire,
+            LogType::Debug,
+        ] {
+            assert!(c.has(t));
+        }
+        assert_eq!(c.stderr_mask, u32::MAX);
+        let c = LogConfig::parse("bogus,info,,cmd");
+        assert_eq!(c.stderr_mask, LogType::Info.bit());
+        assert_eq!(LogConfig::parse("").stderr_mask, 0);
+        assert_eq!(
+            LogConfig::parse("fatal,error,warn").stderr_mask,
+            0b111,
+            "fatal=0 error=1 warn=2 as C's type numbers"
+        );
+    }
+}

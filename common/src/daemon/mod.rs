@@ -17,10 +17,14 @@ pub mod framing;
 pub mod log;
 pub mod server;
 
+mod conn;
+mod listen;
+mod sys;
+
 use crate::config::{self, SimpleField, Tree};
 
 pub use client::{Client, ClientError};
-pub use server::{run, ServerConfig, ServerError};
+pub use server::{request_shutdown, run, ServerConfig, ServerError};
 
 /// One request as the daemon handler sees it.
 #[derive(Debug, Clone)]

@@ -1,13 +1,37 @@
 //! The threaded UNIX-socket server (protocol.md §1.5–1.9).
 //!
-//! SKELETON: signatures are fixed; the implementation is being written.
+//! [`run`] follows lvm2's `daemon_start`: `LC_ALL=C`; systemd socket activation; daemonize unless
+//! in the foreground (the parent returns only when the child is serving, or exits with the
+//! child's code); the locked pidfile; signal handlers; the socket (see `listen`); then the main
+//! loop. The main loop `poll`s the listening socket and the wake pipe (signals and ending
+//! connection threads write to it), accepts clients while under the connection cap and gives each
+//! its own thread (see `conn`). On a shutdown signal it stops accepting, lets requests in flight
+//! finish, unblocks idle clients and joins every thread, so it exits promptly even with idle
+//! clients connected (C 2.02.187 waits for them to hang up). Then `Handler::shutdown`, and the
+//! socket (unless activated) and pidfile are removed.
+//!
+//! `run` uses process-wide state (signal handlers, the logger) and forks: call it once, from the
+//! main thread, before starting any thread of your own when not in the foreground.
 
-use super::log::LogConfig;
+use super::conn::{self, Shared};
+use super::log::{self, LogConfig, LogType};
+use super::sys::{self, Pidfile, PidfileError, Wake};
 use super::Handler;
+use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
+use nix::unistd::ForkResult;
 use std::fmt;
+use std::io::{Read, Write};
+use std::os::fd::{AsFd, AsRawFd, OwnedFd};
+use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+pub use super::sys::request_shutdown;
+
+/// How long shutdown waits for requests in flight before exiting anyway.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
 /// Everything the server needs from a daemon's command line.
 #[derive(Debug, Clone)]
@@ -48,7 +72,7 @@ impl ServerConfig {
             log: LogConfig::default(),
             max_message: super::framing::DEFAULT_MAX_MESSAGE,
             max_connections: 1024,
-            thread_stack: 256 << 10,
+            thread_stack: 1 << 20,
             root_only: false,
         }
     }
@@ -98,6 +122,304 @@ impl std::error::Error for ServerError {}
 /// Start the daemon and serve until a shutdown signal or the idle timeout. Daemonizes unless
 /// `config.foreground`.
 pub fn run(config: ServerConfig, handler: Arc<dyn Handler>) -> Result<(), ServerError> {
-    let _ = (config, handler);
-    todo!("server")
+    std::env::set_var("LC_ALL", "C");
+    log::init(&config.name, config.log, config.foreground);
+    let activated = sys::activated_socket(&config.socket_path);
+    let ready = if config.foreground {
+        None
+    } else {
+        Some(daemonize(
+            &config,
+            activated.as_ref().map(|fd| fd.as_raw_fd()),
+        )?)
+    };
+    match start(config, handler, activated) {
+        Ok(server) => {
+            if let Some(mut pipe) = ready {
+                let _ = pipe.write_all(b"R");
+            }
+            server.serve()
+        }
+        Err(e) => {
+            log::log(LogType::Fatal, &e.to_string());
+            if let Some(mut pipe) = ready {
+                let _ = pipe.write_all(e.to_string().as_bytes());
+            }
+            Err(e)
+        }
+    }
+}
+
+/// Fork; the parent waits for the child's verdict on the ready pipe and exits. The child
+/// returns the pipe's write end: it writes `R` when serving, or its error text.
+fn daemonize(config: &ServerConfig, keep_fd: Option<i32>) -> Result<std::fs::File, ServerError> {
+    let io = |what: &str| {
+        let what = what.to_owned();
+        move |e: std::io::Error| ServerError::Io(what, e)
+    };
+    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
+        .map_err(|e| ServerError::Io("pipe".into(), e.into()))?;
+    match sys::fork_single_threaded().map_err(io("fork"))? {
+        ForkResult::Parent { child } => {
+            drop(wr);
+            parent_wait(config, child, rd)
+        }
+        ForkResult::Child => {
+            drop(rd);
+            nix::unistd::setsid().map_err(|e| ServerError::Io("setsid".into(), e.into()))?;
+            std::env::set_current_dir("/").map_err(io("chdir /"))?;
+            sys::stdio_to_dev_null().map_err(io("/dev/null"))?;
+            log::reopen_syslog();
+            let mut keep = vec![0, 1, 2, wr.as_raw_fd()];
+            keep.extend(keep_fd);
+            sys::close_stray_fds(&keep);
+            Ok(std::fs::File::from(wr))
+        }
+    }
+}
+
+/// The parent of a daemonizing fork: exit 0 once the child is serving, else report as C does
+/// and exit with the child's code.
+fn parent_wait(config: &ServerConfig, child: nix::unistd::Pid, rd: OwnedFd) -> ! {
+    let mut verdict = Vec::new();
+    let _ = std::fs::File::from(rd).read_to_end(&mut verdict);
+    if verdict.first() == Some(&b'R') {
+        std::process::exit(0);
+    }
+    use nix::sys::wait::{waitpid, WaitStatus};
+    let code = loop {
+        match waitpid(child, None) {
+            Ok(WaitStatus::Exited(_, c)) => break c,
+            Ok(WaitStatus::Signaled(_, sig, _)) => break 128 + sig as i32,
+            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
+            Err(_) => break 1,
+        }
+    };
+    if code == 13 {
+        let pid = config.pidfile.clone().unwrap_or_default();
+        eprintln!(
+            "Failed to acquire lock on {}. Already running?",
+            pid.display()
+        );
+    } else {
+        if !verdict.is_empty() {
+            eprintln!("{}", String::from_utf8_lossy(&verdict));
+        }
+        eprintln!("Child exited with code {code}");
+    }
+    std::process::exit(code);
+}
+
+/// A started server: pidfile held, signals routed, socket listening.
+struct Server {
+    shared: Arc<Shared>,
+    listener: UnixListener,
+    activated: bool,
+    pidfile: Option<Pidfile>,
+    threads: Vec<JoinHandle<()>>,
+    next_id: u64,
+}
+
+fn start(
+    config: ServerConfig,
+    handler: Arc<dyn Handler>,
+    activated: Option<OwnedFd>,
+) -> Result<Server, ServerError> {
+    let pidfile = match &config.pidfile {
+        Some(p) => Some(Pidfile::acquire(p).map_err(|e| match e {
+            PidfileError::Locked => ServerError::AlreadyRunning(p.clone()),
+            PidfileError::Io(what, e) => ServerError::Io(what, e),
+        })?),
+        None => None,
+    };
+    let wake = Arc::new(Wake::new().map_err(|e| ServerError::Io("pipe".into(), e))?);
+    sys::install_signal_handlers(&wake)
+        .map_err(|e| ServerError::Io("signal handlers".into(), e))?;
+    let is_activated = activated.is_some();
+    let listener = match activated {
+        Some(fd) => {
+            log::log(LogType::Info, "using the socket passed by systemd");
+            UnixListener::from(fd)
+        }
+        None => super::listen::open_socket(&config.socket_path)?,
+    };
+    Ok(Server {
+        shared: Arc::new(Shared::new(config, handler, wake)),
+        listener,
+        activated: is_activated,
+        pidfile,
+        threads: Vec::new(),
+        next_id: 0,
+    })
+}
+
+impl Server {
+    fn serve(mut self) -> Result<(), ServerError> {
+        let c = &self.shared.config;
+        log::log(
+            LogType::Info,
+            &format!("{} listening on {}", c.name, c.socket_path.display()),
+        );
+        let idle_timeout = c.idle_timeout;
+        let mut idle_since: Option<Instant> = None;
+        let mut accept_paused_until: Option<Instant> = None;
+        loop {
+            self.reap();
+            if sys::shutdown_requested() {
+                log::log(
+                    LogType::Info,
+                    &format!(
+                        "{} shutdown requested by signal {}.",
+                        self.shared.config.name,
+                        sys::shutdown_signal()
+                    ),
+                );
+                break;
+            }
+            let conns = self.shared.connections();
+            if let Some(limit) = idle_timeout {
+                if conns == 0 && self.shared.handler.is_idle() {
+                    let since = *idle_since.get_or_insert_with(Instant::now);
+                    if since.elapsed() >= limit {
+                        log::log(
+                            LogType::Info,
+                            &format!("Inactive for {} seconds. Exiting.", limit.as_secs()),
+                        );
+                        break;
+                    }
+                } else {
+                    idle_since = None;
+                }
+            }
+            if accept_paused_until.is_some_and(|t| Instant::now() >= t) {
+                accept_paused_until = None;
+            }
+            let accepting =
+                conns < self.shared.config.max_connections && accept_paused_until.is_none();
+            // Wake at least once a second while the idle timeout or an accept pause runs.
+            let timeout = if idle_timeout.is_some() || accept_paused_until.is_some() {
+                PollTimeout::from(1000u16)
+            } else {
+                PollTimeout::NONE
+            };
+            let wake = Arc::clone(&self.shared.wake);
+            let mut fds = vec![PollFd::new(wake.read_fd(), PollFlags::POLLIN)];
+            if accepting {
+                fds.push(PollFd::new(self.listener.as_fd(), PollFlags::POLLIN));
+            }
+            match poll(&mut fds, timeout) {
+                Ok(_) | Err(nix::errno::Errno::EINTR) => {}
+                Err(e) => return Err(ServerError::Io("poll".into(), e.into())),
+            }
+            let listen_ready = accepting
+                && fds[1]
+                    .revents()
+                    .is_some_and(|r| r.intersects(PollFlags::POLLIN | PollFlags::POLLERR));
+            drop(fds);
+            wake.drain();
+            if listen_ready && !sys::shutdown_requested() {
+                if self.accept_all() {
+                    idle_since = None;
+                } else {
+                    accept_paused_until = Some(Instant::now() + Duration::from_millis(100));
+                }
+            }
+        }
+        self.finish();
+        Ok(())
+    }
+
+    /// Accept every waiting client (up to the cap). False when accepting failed for lack of
+    /// resources (then the caller pauses accepting briefly instead of spinning).
+    fn accept_all(&mut self) -> bool {
+        while self.shared.connections() < self.shared.config.max_connections {
+            match self.listener.accept() {
+                Ok((stream, _)) => self.spawn(stream),
+                Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    log::log(LogType::Error, &format!("accept failed: {e}"));
+                    return !matches!(
+                        e.raw_os_error(),
+                        Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
+                    );
+                }
+            }
+        }
+        true
+    }
+
+    fn spawn(&mut self, stream: std::os::unix::net::UnixStream) {
+        let id = self.next_id;
+        self.next_id += 1;
+        if let Err(e) = self.shared.register(id, &stream) {
+            log::log(LogType::Error, &format!("cannot track connection: {e}"));
+            return;
+        }
+        let shared = Arc::clone(&self.shared);
+        let spawned = std::thread::Builder::new()
+            .name(format!("conn-{id}"))
+            .stack_size(self.shared.config.thread_stack)
+            .spawn(move || conn::serve(&shared, id, stream));
+        match spawned {
+            Ok(h) => self.threads.push(h),
+            Err(e) => {
+                log::log(
+                    LogType::Error,
+                    &format!("cannot start a connection thread: {e}"),
+                );
+                self.shared.forget(id);
+            }
+        }
+    }
+
+    /// Join the threads that have ended.
+    fn reap(&mut self) {
+        let (done, running): (Vec<_>, Vec<_>) =
+            self.threads.drain(..).partition(|h| h.is_finished());
+        self.threads = running;
+        for h in done {
+            let _ = h.join();
+        }
+    }
+
+    /// Stop clients, wait for requests in flight, join threads, clean up.
+    fn finish(mut self) {
+        self.shared.stop_all();
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        let wake = Arc::clone(&self.shared.wake);
+        loop {
+            self.reap();
+            if self.threads.is_empty() {
+                break;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                log::log(
+                    LogType::Error,
+                    &format!(
+                        "{} request(s) still running after {} s; exiting anyway",
+                        self.threads.len(),
+                        SHUTDOWN_GRACE.as_secs()
+                    ),
+                );
+                break;
+            }
+            let ms = left.as_millis().min(1000) as u16;
+            let mut fds = [PollFd::new(wake.read_fd(), PollFlags::POLLIN)];
+            let _ = poll(&mut fds, PollTimeout::from(ms));
+            wake.drain();
+        }
+        self.shared.handler.shutdown();
+        if !self.activated {
+            let _ = std::fs::remove_file(&self.shared.config.socket_path);
+        }
+        if let Some(p) = self.pidfile.take() {
+            p.remove();
+        }
+        log::log(
+            LogType::Info,
+            &format!("{} exiting", self.shared.config.name),
+        );
+    }
 }

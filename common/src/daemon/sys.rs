@@ -1,0 +1,270 @@
+//! Process-level plumbing of the server, with every `unsafe` call of libdaemon in one place:
+//! the signal self-pipe, `fork`, stray-fd closing, the pidfile lock, and adopting the
+//! socket-activation fd.
+//!
+//! Signals only set a flag and write one byte to a non-blocking pipe (the "wake pipe"), which the
+//! main loop polls together with the listening socket; connection threads write to the same pipe
+//! when they end. So the main loop never sleeps to poll anything.
+
+use nix::errno::Errno;
+use nix::fcntl::{fcntl, FcntlArg, OFlag};
+use nix::sys::signal::{sigaction, SaFlags, SigAction, SigHandler, SigSet, Signal};
+use nix::unistd::{pipe2, ForkResult};
+use std::fs::File;
+use std::io;
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, FromRawFd, OwnedFd, RawFd};
+use std::os::unix::fs::OpenOptionsExt;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicBool, AtomicI32, Ordering};
+
+/// Write end of the wake pipe, for the signal handler (-1 = none yet).
+static WAKE_FD: AtomicI32 = AtomicI32::new(-1);
+/// Set by a shutdown signal or [`request_shutdown`].
+static SHUTDOWN: AtomicBool = AtomicBool::new(false);
+/// The signal that asked for shutdown (0 = none or not a signal).
+static SHUTDOWN_SIGNAL: AtomicI32 = AtomicI32::new(0);
+
+/// The self-pipe that wakes the main loop.
+pub(crate) struct Wake {
+    read: OwnedFd,
+    write: OwnedFd,
+}
+
+impl Wake {
+    pub(crate) fn new() -> io::Result<Wake> {
+        let (read, write) = pipe2(OFlag::O_NONBLOCK | OFlag::O_CLOEXEC)?;
+        Ok(Wake { read, write })
+    }
+    /// Make the main loop's `poll` return.
+    pub(crate) fn wake(&self) {
+        // A full pipe already guarantees a wake-up, so EAGAIN is fine to ignore.
+        let _ = nix::unistd::write(&self.write, &[1u8]);
+    }
+    /// Empty the pipe after a wake-up.
+    pub(crate) fn drain(&self) {
+        let mut buf = [0u8; 64];
+        while let Ok(n) = nix::unistd::read(self.read.as_raw_fd(), &mut buf) {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    pub(crate) fn read_fd(&self) -> BorrowedFd<'_> {
+        self.read.as_fd()
+    }
+}
+
+extern "C" fn on_shutdown_signal(sig: libc::c_int) {
+    SHUTDOWN_SIGNAL.store(sig, Ordering::SeqCst);
+    SHUTDOWN.store(true, Ordering::SeqCst);
+    let fd = WAKE_FD.load(Ordering::SeqCst);
+    if fd >= 0 {
+        // SAFETY: errno is thread-local; we save and restore it around write(2), which is
+        // async-signal-safe, on a valid one-byte buffer.
+        unsafe {
+            let saved = *libc::__errno_location();
+            libc::write(fd, [1u8].as_ptr().cast(), 1);
+            *libc::__errno_location() = saved;
+        }
+    }
+}
+
+/// SIGINT, SIGTERM, SIGQUIT, SIGHUP and SIGALRM request shutdown (SIGHUP does not reload, as
+/// lvm2); SIGPIPE is ignored so a client hanging up only fails that write.
+pub(crate) fn install_signal_handlers(wake: &Wake) -> io::Result<()> {
+    WAKE_FD.store(wake.write.as_raw_fd(), Ordering::SeqCst);
+    let act = SigAction::new(
+        SigHandler::Handler(on_shutdown_signal),
+        SaFlags::SA_RESTART,
+        SigSet::empty(),
+    );
+    for sig in [
+        Signal::SIGINT,
+        Signal::SIGTERM,
+        Signal::SIGQUIT,
+        Signal::SIGHUP,
+        Signal::SIGALRM,
+    ] {
+        // SAFETY: the handler only touches atomics and calls write(2) (async-signal-safe).
+        unsafe { sigaction(sig, &act) }?;
+    }
+    let ignore = SigAction::new(SigHandler::SigIgn, SaFlags::empty(), SigSet::empty());
+    // SAFETY: ignoring a signal installs no code.
+    unsafe { sigaction(Signal::SIGPIPE, &ignore) }?;
+    Ok(())
+}
+
+/// Ask a running server (in this process) to shut down as if it got SIGTERM.
+pub fn request_shutdown() {
+    SHUTDOWN.store(true, Ordering::SeqCst);
+    let fd = WAKE_FD.load(Ordering::SeqCst);
+    if fd >= 0 {
+        // SAFETY: write(2) of one byte from a valid buffer; a stale fd at worst gets EBADF.
+        unsafe { libc::write(fd, [1u8].as_ptr().cast(), 1) };
+    }
+}
+
+pub(crate) fn shutdown_requested() -> bool {
+    SHUTDOWN.load(Ordering::SeqCst)
+}
+
+pub(crate) fn shutdown_signal() -> i32 {
+    SHUTDOWN_SIGNAL.load(Ordering::SeqCst)
+}
+
+/// `fork(2)`. The caller guarantees the process has a single thread (the server forks before it
+/// starts any), so the child's memory is consistent.
+pub(crate) fn fork_single_threaded() -> io::Result<ForkResult> {
+    // SAFETY: only called from `server::run` before any thread is spawned; the child only runs
+    // ordinary Rust code of this single thread.
+    Ok(unsafe { nix::unistd::fork() }?)
+}
+
+/// Close every fd except those in `keep` (used by the daemonized child).
+pub(crate) fn close_stray_fds(keep: &[RawFd]) {
+    let listed: Option<Vec<RawFd>> = std::fs::read_dir("/proc/self/fd").ok().map(|d| {
+        d.filter_map(|e| e.ok()?.file_name().to_str()?.parse().ok())
+            .collect()
+    });
+    let fds = listed.unwrap_or_else(|| {
+        let max = nix::sys::resource::getrlimit(nix::sys::resource::Resource::RLIMIT_NOFILE)
+            .map(|(soft, _)| soft.min(1 << 16) as RawFd)
+            .unwrap_or(1024);
+        (0..max).collect()
+    });
+    for fd in fds {
+        if !keep.contains(&fd) {
+            // The fd of the /proc/self/fd listing itself is already closed: EBADF is harmless.
+            let _ = nix::unistd::close(fd);
+        }
+    }
+}
+
+/// Redirect fds 0, 1 and 2 to /dev/null.
+pub(crate) fn stdio_to_dev_null() -> io::Result<()> {
+    let null = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open("/dev/null")?;
+    for fd in 0..3 {
+        nix::unistd::dup2(null.as_raw_fd(), fd)?;
+    }
+    Ok(())
+}
+
+/// An open, write-locked pidfile holding our pid. The lock lasts while it is alive.
+pub(crate) struct Pidfile {
+    path: PathBuf,
+    _file: File,
+}
+
+/// Why the pidfile could not be taken.
+pub(crate) enum PidfileError {
+    Locked,
+    Io(String, io::Error),
+}
+
+impl Pidfile {
+    /// `dm_create_lockfile`: create (mode 0644, never through a symlink), take a whole-file
+    /// `F_SETLK` write lock (20 tries 1 ms apart), then write `"<pid>\n"`.
+    pub(crate) fn acquire(path: &Path) -> Result<Pidfile, PidfileError> {
+        let what = |s: &str| format!("{s} pidfile {}", path.display());
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK | libc::O_CLOEXEC)
+            .open(path)
+            .map_err(|e| {
+                if e.raw_os_error() == Some(libc::ELOOP) {
+                    PidfileError::Io(
+                        what("refusing"),
+                        io::Error::new(io::ErrorKind::InvalidInput, "it is a symbolic link"),
+                    )
+                } else {
+                    PidfileError::Io(what("cannot open"), e)
+                }
+            })?;
+        let meta = file
+            .metadata()
+            .map_err(|e| PidfileError::Io(what("cannot stat"), e))?;
+        if !meta.file_type().is_file() {
+            return Err(PidfileError::Io(
+                what("refusing"),
+                io::Error::new(io::ErrorKind::InvalidInput, "not a regular file"),
+            ));
+        }
+        let lock = libc::flock {
+            l_type: libc::F_WRLCK as libc::c_short,
+            l_whence: libc::SEEK_SET as libc::c_short,
+            l_start: 0,
+            l_len: 0,
+            l_pid: 0,
+        };
+        let mut tries = 0;
+        loop {
+            match fcntl(file.as_raw_fd(), FcntlArg::F_SETLK(&lock)) {
+                Ok(_) => break,
+                Err(Errno::EACCES | Errno::EAGAIN) if tries < 20 => {
+                    tries += 1;
+                    std::thread::sleep(std::time::Duration::from_millis(1));
+                }
+                Err(Errno::EACCES | Errno::EAGAIN) => return Err(PidfileError::Locked),
+                Err(e) => return Err(PidfileError::Io(what("cannot lock"), e.into())),
+            }
+        }
+        file.set_len(0)
+            .map_err(|e| PidfileError::Io(what("cannot truncate"), e))?;
+        use std::io::Write;
+        (&file)
+            .write_all(format!("{}\n", std::process::id()).as_bytes())
+            .map_err(|e| PidfileError::Io(what("cannot write"), e))?;
+        Ok(Pidfile {
+            path: path.to_owned(),
+            _file: file,
+        })
+    }
+
+    /// Unlink the pidfile (still holding the lock, so no second instance races us).
+    pub(crate) fn remove(self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+/// Adopt fd 3 as the listening socket when systemd socket activation applies (protocol.md
+/// §1.6): `SD_ACTIVATION=1`, `LISTEN_PID` = our pid, `LISTEN_FDS=1`, and fd 3 is an `AF_UNIX`
+/// stream socket bound to exactly `path`. The three variables are removed either way.
+pub(crate) fn activated_socket(path: &Path) -> Option<OwnedFd> {
+    let sd = std::env::var("SD_ACTIVATION").ok();
+    let pid = std::env::var("LISTEN_PID").ok();
+    let fds = std::env::var("LISTEN_FDS").ok();
+    for v in ["SD_ACTIVATION", "LISTEN_PID", "LISTEN_FDS"] {
+        std::env::remove_var(v);
+    }
+    if sd.as_deref() != Some("1") || fds.as_deref() != Some("1") {
+        return None;
+    }
+    if pid?.parse::<u32>().ok()? != std::process::id() {
+        return None;
+    }
+    const FD: RawFd = 3;
+    fcntl(FD, FcntlArg::F_GETFD).ok()?;
+    // SAFETY: fd 3 was just checked to be open; the borrow lives only within this function.
+    let borrowed = unsafe { BorrowedFd::borrow_raw(FD) };
+    use nix::sys::socket::{getsockname, getsockopt, sockopt, SockType, UnixAddr};
+    if getsockopt(&borrowed, sockopt::SockType).ok()? != SockType::Stream {
+        return None;
+    }
+    let addr: UnixAddr = getsockname(FD).ok()?;
+    if addr.path()? != path {
+        return None;
+    }
+    // SAFETY: by the socket-activation protocol, fd 3 is handed to this process and nothing
+    // else in it owns fd 3 (it was open before the server started and is checked above).
+    let fd = unsafe { OwnedFd::from_raw_fd(FD) };
+    let fl = OFlag::from_bits_truncate(fcntl(FD, FcntlArg::F_GETFL).ok()?);
+    fcntl(FD, FcntlArg::F_SETFL(fl | OFlag::O_NONBLOCK)).ok()?;
+    fcntl(FD, FcntlArg::F_SETFD(nix::fcntl::FdFlag::FD_CLOEXEC)).ok()?;
+    Some(fd)
+}
