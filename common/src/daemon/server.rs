@@ -389,8 +389,11 @@ impl Server {
         let deadline = Instant::now() + SHUTDOWN_GRACE;
         let wake = Arc::clone(&self.shared.wake);
         loop {
-            self.reap();
-            if self.threads.is_empty() {
+            // A thread leaves the registry (and wakes us) as its very last step.
+            if self.shared.connections() == 0 {
+                for h in self.threads.drain(..) {
+                    let _ = h.join();
+                }
                 break;
             }
             let left = deadline.saturating_duration_since(Instant::now());
@@ -398,8 +401,8 @@ impl Server {
                 log::log(
                     LogType::Error,
                     &format!(
-                        "{} request(s) still running after {} s; exiting anyway",
-                        self.threads.len(),
+                        "{} connection(s) still busy after {} s; exiting anyway",
+                        self.shared.connections(),
                         SHUTDOWN_GRACE.as_secs()
                     ),
                 );
