@@ -1,11 +1,12 @@
 //! A tiny client on `common::daemon::Client`, for shell tests (also against C daemons).
 //!
 //! `testc SOCKET PROTOCOL [VERSION]` connects with the `hello` check and prints `hello OK`.
-//! `testc --raw SOCKET PAYLOAD` sends PAYLOAD as one message and prints the reply payload.
+//! `testc --raw SOCKET [PAYLOAD]` sends PAYLOAD (default: stdin) as one message and prints the
+//! reply payload.
 //! Errors go to stderr with exit code 1.
 
 use common::daemon::Client;
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 fn main() {
@@ -16,11 +17,21 @@ fn main() {
         .collect::<Vec<_>>()
         .as_slice()
     {
-        ["--raw", socket, payload] => Client::connect_raw(Path::new(socket))
-            .and_then(|mut c| c.request_raw(payload.as_bytes()))
-            .map(|reply| {
-                let _ = std::io::stdout().write_all(&reply);
-            }),
+        ["--raw", socket, rest @ ..] if rest.len() <= 1 => {
+            let payload = match rest.first() {
+                Some(p) => p.as_bytes().to_vec(),
+                None => {
+                    let mut v = Vec::new();
+                    let _ = std::io::stdin().read_to_end(&mut v);
+                    v
+                }
+            };
+            Client::connect_raw(Path::new(socket))
+                .and_then(|mut c| c.request_raw(&payload))
+                .map(|reply| {
+                    let _ = std::io::stdout().write_all(&reply);
+                })
+        }
         [socket, protocol, rest @ ..] if rest.len() <= 1 => {
             let version = match rest.first().map(|v| v.parse::<i64>()) {
                 None => None,
@@ -33,7 +44,7 @@ fn main() {
             Client::connect(Path::new(socket), protocol, version).map(|_| println!("hello OK"))
         }
         _ => {
-            eprintln!("usage: testc SOCKET PROTOCOL [VERSION] | testc --raw SOCKET PAYLOAD");
+            eprintln!("usage: testc SOCKET PROTOCOL [VERSION] | testc --raw SOCKET [PAYLOAD]");
             std::process::exit(2);
         }
     };

@@ -7,6 +7,7 @@
 # timeout: 30
 . "$(dirname "$0")/../lib/common.sh"
 need_cmd socat
+export RUST_BACKTRACE=0
 TESTD=$BIN/examples/testd TESTC=$BIN/examples/testc
 S=$TESTDIR/testd.socket
 "$TESTD" -f -l wire,info -s "$S" -p "$TESTDIR/pid" --max-message 65536 2>"$TESTDIR/stderr" &
@@ -24,9 +25,8 @@ note "two requests in one write: two replies"
 # Over the cap: an error reply, the connection is closed, another client is fine.
 { printf 'request = "hello"\n##\n'; sleep 30; } | socat - "UNIX-CONNECT:$S" >"$TESTDIR/other" &
 at_exit "kill $! 2>/dev/null"
-big=$(head -c 200000 /dev/zero | tr '\0' x)
-reply=$("$TESTC" --raw "$S" "request = \"echo\"
-text = \"$big\"") || fail "no reply to the oversized request"
+reply=$({ printf 'request = "echo"\ntext = "'; head -c 200000 /dev/zero | tr '\0' x; printf '"\n'; } |
+        "$TESTC" --raw "$S") || fail "no reply to the oversized request"
 [ "$reply" = "$(printf 'response = "failed"\nreason = "request too large (limit 65536 bytes)"\n')" ] ||
     fail "oversized reply: $reply"
 "$TESTC" "$S" testd 1 | grep -q 'hello OK' || fail "daemon stopped serving"

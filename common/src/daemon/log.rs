@@ -3,7 +3,8 @@
 //!
 //! Outlets, as lvm2's `daemon-log.c`:
 //! - stderr: the types switched on with `-l`, with C's prefixes (`E: `, `W: `, `I: `, none for
-//!   wire and debug). Only in the foreground (a daemonized process has stderr on /dev/null).
+//!   wire and debug), and fatal and error always (C sends those to syslog only unless `-l`
+//!   names them). Only in the foreground (a daemonized process has stderr on /dev/null).
 //! - syslog (`LOG_DAEMON`, tagged with the name and pid): fatal and error always; when not in the
 //!   foreground, also the types `-l` switched on (C drops those, since its stderr is /dev/null).
 //!   The syslog connection is opened lazily at first use, so a daemonized child logs its own pid.
@@ -111,7 +112,7 @@ pub fn log(t: LogType, msg: &str) {
         return;
     };
     let switched_on = s.config.has(t);
-    if switched_on && s.foreground {
+    if s.foreground && (switched_on || t <= LogType::Error) {
         let _ = writeln!(std::io::stderr().lock(), "{}{msg}", t.prefix());
     }
     if t <= LogType::Error || (switched_on && !s.foreground) {
@@ -126,7 +127,8 @@ pub fn wire(prefix: &str, text: &[u8]) {
         return;
     }
     let text = String::from_utf8_lossy(text);
-    for line in text.lines() {
+    // Tree replies end in blank lines (the extra "\n\n"); C logs the tree, without them.
+    for line in text.trim_end_matches('\n').lines() {
         log(LogType::Wire, &format!("{prefix}{line}"));
     }
 }
