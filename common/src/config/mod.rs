@@ -8,8 +8,14 @@
 //! Lookups follow libdm: a path is split on `/`, each level takes the *first* matching key, and
 //! types are strict (an INT lookup on a string gives `None`).
 
+mod build;
+mod lex;
+mod metadata;
 pub mod parse;
 pub mod write;
+
+#[cfg(test)]
+mod cases;
 
 pub use parse::{parse, parse_with_limits, DupMode, Limits, ParseError};
 pub use write::{write_metadata, write_simple, write_tree, SimpleField};

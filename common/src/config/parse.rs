@@ -1,8 +1,13 @@
-//! Lexer and parser of the libdm-config text format (protocol.md §2.2–2.4).
+//! Parser of the libdm-config text format (protocol.md §2.3–2.4): grammar, limits, errors.
 //!
-//! SKELETON: signatures are fixed; the implementation is being written.
+//! The grammar is driven by an explicit stack of open sections, so nesting depth costs heap, not
+//! call stack; [`Limits::max_depth`] bounds it (path keys such as `a/b/c` count every segment).
+//! Tokens come from [`super::lex`]; nodes are placed by [`super::build`] according to [`DupMode`].
+//! Line and column of an error are computed from the byte offset only when an error happens.
 
-use super::Tree;
+use super::build::{merge_all, push_path, split_path};
+use super::lex::{parse_float, parse_int, values_follow, LexError, Lexer, TokKind, Token};
+use super::{Body, Node, Scalar, Tree, Value};
 use std::fmt;
 
 /// How repeated keys under one parent are treated (protocol.md §2.4).
@@ -43,6 +48,14 @@ pub enum ParseErrorKind {
     TooLarge(usize),
     BadNumber(String),
     InvalidUtf8,
+    /// A `"…"` or `'…'` string runs to the end of input (libdm accepts it; we refuse it).
+    Unterminated,
+    /// A NUL byte followed by more text (libdm silently stops at the first NUL).
+    Nul,
+    /// A key that is empty or whose `/` path ends with an empty segment.
+    EmptyKey,
+    /// In [`DupMode::Merge`], a key given once as a section and once as a value.
+    Conflict(String),
 }
 
 /// A parse error with the 1-based line and column where it was found.
@@ -67,6 +80,12 @@ impl fmt::Display for ParseError {
             ParseErrorKind::TooLarge(n) => write!(f, "input larger than {n} bytes"),
             ParseErrorKind::BadNumber(s) => write!(f, "bad number {s:?}"),
             ParseErrorKind::InvalidUtf8 => write!(f, "invalid UTF-8"),
+            ParseErrorKind::Unterminated => write!(f, "unterminated string"),
+            ParseErrorKind::Nul => write!(f, "NUL byte inside the text"),
+            ParseErrorKind::EmptyKey => write!(f, "empty key"),
+            ParseErrorKind::Conflict(k) => {
+                write!(f, "key {k:?} is both a section and a value")
+            }
         }
     }
 }
@@ -78,8 +97,248 @@ pub fn parse(input: &[u8], mode: DupMode) -> Result<Tree, ParseError> {
     parse_with_limits(input, mode, &Limits::default())
 }
 
-/// Parse a document. Input ends at the first NUL byte, as in libdm.
+/// Parse a document.
+///
+/// Trailing NUL bytes end the input as in libdm (C strings, zero-padded metadata areas); a NUL
+/// followed by anything else is refused ([`ParseErrorKind::Nul`]) where libdm would silently drop
+/// the rest. The text must be UTF-8.
 pub fn parse_with_limits(input: &[u8], mode: DupMode, limits: &Limits) -> Result<Tree, ParseError> {
-    let _ = (input, mode, limits);
-    todo!("config parser")
+    if input.len() > limits.max_input {
+        return Err(ParseError {
+            line: 1,
+            column: 1,
+            kind: ParseErrorKind::TooLarge(limits.max_input),
+        });
+    }
+    let mut src = input;
+    if let Some(nul) = input.iter().position(|&b| b == 0) {
+        if input[nul..].iter().any(|&b| b != 0) {
+            return Err(error_at(input, nul, ParseErrorKind::Nul));
+        }
+        src = &input[..nul];
+    }
+    let text = match std::str::from_utf8(src) {
+        Ok(t) => t,
+        Err(e) => return Err(error_at(src, e.valid_up_to(), ParseErrorKind::InvalidUtf8)),
+    };
+    Parser {
+        text,
+        lexer: Lexer::new(src),
+        mode,
+        limits,
+    }
+    .document()
+}
+
+/// Build an error for byte offset `off`: 1-based line, and column counted in characters.
+fn error_at(src: &[u8], off: usize, kind: ParseErrorKind) -> ParseError {
+    let off = off.min(src.len());
+    let before = &src[..off];
+    let line = 1 + before.iter().filter(|&&b| b == b'\n').count();
+    let line_start = before
+        .iter()
+        .rposition(|&b| b == b'\n')
+        .map_or(0, |i| i + 1);
+    // Count characters, not bytes: skip UTF-8 continuation bytes.
+    let column = 1 + before[line_start..]
+        .iter()
+        .filter(|&&b| (b & 0xc0) != 0x80)
+        .count();
+    ParseError { line, column, kind }
+}
+
+/// A section whose `{` has been read and whose `}` has not.
+struct Frame {
+    key: String,
+    /// Tree depth of this section (the implicit root is 0).
+    depth: usize,
+    children: Vec<Node>,
+}
+
+struct Parser<'a, 'l> {
+    text: &'a str,
+    lexer: Lexer<'a>,
+    mode: DupMode,
+    limits: &'l Limits,
+}
+
+impl<'a> Parser<'a, '_> {
+    fn err(&self, off: usize, kind: ParseErrorKind) -> ParseError {
+        error_at(self.text.as_bytes(), off, kind)
+    }
+
+    fn next(&mut self, prev: TokKind) -> Result<Token, ParseError> {
+        self.lexer.next(values_follow(prev)).map_err(|e| match e {
+            LexError::Unterminated(at) => self.err(at, ParseErrorKind::Unterminated),
+            LexError::BadNumber(s, e) => {
+                self.err(s, ParseErrorKind::BadNumber(self.text[s..e].to_owned()))
+            }
+        })
+    }
+
+    fn unexpected(&self, tok: Token, expected: &str) -> ParseError {
+        let found = match tok.kind {
+            TokKind::Eof => "end of input".to_owned(),
+            _ => {
+                let t = &self.text[tok.start..tok.end];
+                let shown: String = t.chars().take(40).collect();
+                if shown.len() < t.len() {
+                    format!("`{shown}…`")
+                } else {
+                    format!("`{shown}`")
+                }
+            }
+        };
+        self.err(
+            tok.start,
+            ParseErrorKind::Unexpected(format!("{found}, expected {expected}")),
+        )
+    }
+
+    /// The text of a string token without its quotes, unescaped for `"…"`.
+    fn string_body(&self, tok: Token) -> String {
+        let body = &self.text[tok.start + 1..tok.end - 1];
+        match tok.kind {
+            TokKind::DqString { escaped: true } => unescape(body),
+            _ => body.to_owned(),
+        }
+    }
+
+    fn document(mut self) -> Result<Tree, ParseError> {
+        let mut stack: Vec<Frame> = vec![Frame {
+            key: String::new(),
+            depth: 0,
+            children: Vec::new(),
+        }];
+        let mut tok = self.next(TokKind::SectionE)?;
+        loop {
+            let key = match tok.kind {
+                TokKind::Eof if stack.len() == 1 => break,
+                TokKind::Eof => return Err(self.unexpected(tok, "`}`")),
+                TokKind::SectionE if stack.len() > 1 => {
+                    let frame = stack.pop().expect("stack holds the open section");
+                    let children = self.merged(frame.children, tok.start)?;
+                    let parent = stack.last_mut().expect("root frame stays");
+                    push_path(&mut parent.children, frame.key, Body::Section(children));
+                    tok = self.next(TokKind::SectionE)?;
+                    continue;
+                }
+                TokKind::Ident => self.text[tok.start..tok.end].to_owned(),
+                TokKind::DqString { .. } | TokKind::SqString => self.string_body(tok),
+                _ => return Err(self.unexpected(tok, "a key")),
+            };
+            let key_pos = tok.start;
+            let segments =
+                split_path(&key).ok_or_else(|| self.err(key_pos, ParseErrorKind::EmptyKey))?;
+            let depth = stack.last().map_or(0, |f| f.depth);
+            tok = self.next(tok.kind)?;
+            match tok.kind {
+                TokKind::SectionB => {
+                    let depth = depth + segments;
+                    if depth > self.limits.max_depth {
+                        return Err(
+                            self.err(key_pos, ParseErrorKind::TooDeep(self.limits.max_depth))
+                        );
+                    }
+                    stack.push(Frame {
+                        key,
+                        depth,
+                        children: Vec::new(),
+                    });
+                    tok = self.next(TokKind::SectionB)?;
+                }
+                TokKind::Eq => {
+                    if depth + segments - 1 > self.limits.max_depth {
+                        return Err(
+                            self.err(key_pos, ParseErrorKind::TooDeep(self.limits.max_depth))
+                        );
+                    }
+                    let last = key.rsplit('/').next().unwrap_or("");
+                    let (value, after) = self.value(last == "creation_time")?;
+                    let parent = stack.last_mut().expect("root frame stays");
+                    push_path(&mut parent.children, key, Body::Value(value));
+                    tok = after;
+                }
+                _ => return Err(self.unexpected(tok, "`=` or `{`")),
+            }
+        }
+        let root = stack.pop().expect("root frame stays");
+        if root.children.is_empty() {
+            return Err(self.err(self.text.len(), ParseErrorKind::Empty));
+        }
+        Ok(Tree {
+            nodes: self.merged(root.children, self.text.len())?,
+        })
+    }
+
+    /// In merge mode, fold a closed section's children; `at` is where the section closed.
+    fn merged(&self, children: Vec<Node>, at: usize) -> Result<Vec<Node>, ParseError> {
+        match self.mode {
+            DupMode::KeepAll => Ok(children),
+            DupMode::Merge => {
+                merge_all(children).map_err(|k| self.err(at, ParseErrorKind::Conflict(k)))
+            }
+        }
+    }
+
+    /// After `=`: a scalar or an array. Returns the value and the token that follows it.
+    fn value(&mut self, creation_time: bool) -> Result<(Value, Token), ParseError> {
+        let tok = self.next(TokKind::Eq)?;
+        if tok.kind != TokKind::ArrayB {
+            let s = self.scalar(tok, creation_time)?;
+            let after = self.next(tok.kind)?;
+            return Ok((Value::Scalar(s), after));
+        }
+        let mut items = Vec::new();
+        let mut tok = self.next(TokKind::ArrayB)?;
+        while tok.kind != TokKind::ArrayE {
+            items.push(self.scalar(tok, creation_time)?);
+            tok = self.next(tok.kind)?;
+            if tok.kind == TokKind::Comma {
+                tok = self.next(TokKind::Comma)?;
+            }
+        }
+        let after = self.next(TokKind::ArrayE)?;
+        Ok((Value::Array(items), after))
+    }
+
+    fn scalar(&self, tok: Token, creation_time: bool) -> Result<Scalar, ParseError> {
+        let text = &self.text[tok.start..tok.end];
+        match tok.kind {
+            TokKind::Int => match parse_int(text) {
+                Some(i) => Ok(Scalar::Int(i)),
+                // libdm repairs creation_time written by old 32-bit builds to 2018-05-24.
+                None if creation_time => Ok(Scalar::Int(1_527_120_000)),
+                None => Err(self.err(tok.start, ParseErrorKind::BadNumber(text.to_owned()))),
+            },
+            TokKind::Float => parse_float(text)
+                .map(Scalar::Float)
+                .ok_or_else(|| self.err(tok.start, ParseErrorKind::BadNumber(text.to_owned()))),
+            TokKind::DqString { .. } | TokKind::SqString => Ok(Scalar::Str(self.string_body(tok))),
+            TokKind::Bare => Ok(Scalar::Str(text.to_owned())),
+            _ => Err(self.unexpected(tok, "a value")),
+        }
+    }
+}
+
+/// `dm_unescape_double_quotes`: `\"` becomes `"`, `\\` becomes `\`, any other pair stays.
+pub(crate) fn unescape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('\\') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        match after.as_bytes().first() {
+            Some(&c @ (b'"' | b'\\')) => {
+                out.push(c as char);
+                rest = &after[1..];
+            }
+            _ => {
+                out.push('\\');
+                rest = after;
+            }
+        }
+    }
+    out.push_str(rest);
+    out
 }
