@@ -19,7 +19,9 @@ pub mod thin_status;
 pub mod types;
 
 pub use control::{DeviceInfo, DmControl, DmError, SuspendFlags, CONTROL_PATH};
-pub use thin_messages::{MessageQueue, QueueError, ThinDevId, ThinMessage, MAX_THIN_DEVICE_ID};
+pub use thin_messages::{
+    MessageQueue, MessageSyntaxError, QueueError, ThinDevId, ThinMessage, MAX_THIN_DEVICE_ID,
+};
 pub use thin_pool::{OriginOnlySuspend, ThinError, ThinPool};
 pub use thin_status::{
     DiscardMode, NoSpacePolicy, PoolMode, StatusError, ThinPoolStatus, ThinPoolUsage, ThinStatus,

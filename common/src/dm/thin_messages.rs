@@ -91,6 +91,50 @@ impl fmt::Display for ThinMessage {
     }
 }
 
+/// A message text that is not one of the six thin-pool messages.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MessageSyntaxError(pub String);
+
+impl fmt::Display for MessageSyntaxError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "not a thin-pool message: {:?}", self.0)
+    }
+}
+
+impl std::error::Error for MessageSyntaxError {}
+
+/// Reads the kernel's message text back (`create_snap 2 1`); device ids are range-checked.
+impl std::str::FromStr for ThinMessage {
+    type Err = MessageSyntaxError;
+    fn from_str(s: &str) -> Result<Self, MessageSyntaxError> {
+        let bad = || MessageSyntaxError(s.to_string());
+        let words: Vec<&str> = s.split_ascii_whitespace().collect();
+        let num = |w: &str| -> Result<u64, MessageSyntaxError> {
+            if w.bytes().all(|b| b.is_ascii_digit()) {
+                w.parse().map_err(|_| bad())
+            } else {
+                Err(bad())
+            }
+        };
+        let dev = |w: &str| ThinDevId::new(num(w)?).map_err(|_| bad());
+        Ok(match words.as_slice() {
+            ["create_thin", id] => ThinMessage::CreateThin(dev(id)?),
+            ["create_snap", id, origin] => ThinMessage::CreateSnap {
+                id: dev(id)?,
+                origin: dev(origin)?,
+            },
+            ["delete", id] => ThinMessage::Delete(dev(id)?),
+            ["set_transaction_id", cur, new] => ThinMessage::SetTransactionId {
+                current: num(cur)?,
+                new: num(new)?,
+            },
+            ["reserve_metadata_snap"] => ThinMessage::ReserveMetadataSnap,
+            ["release_metadata_snap"] => ThinMessage::ReleaseMetadataSnap,
+            _ => return Err(bad()),
+        })
+    }
+}
+
 /// Why a message was not queued.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum QueueError {
@@ -307,6 +351,37 @@ mod tests {
             .expected_errno(),
             None
         );
+    }
+
+    #[test]
+    fn message_texts_parse_back() {
+        for m in [
+            ThinMessage::CreateThin(id(0)),
+            ThinMessage::CreateSnap {
+                id: id(2),
+                origin: id(1),
+            },
+            ThinMessage::Delete(id(MAX_THIN_DEVICE_ID.into())),
+            ThinMessage::SetTransactionId {
+                current: u64::MAX - 1,
+                new: u64::MAX,
+            },
+            ThinMessage::ReserveMetadataSnap,
+            ThinMessage::ReleaseMetadataSnap,
+        ] {
+            assert_eq!(m.to_string().parse::<ThinMessage>(), Ok(m));
+        }
+        for bad in [
+            "",
+            "create_thin",
+            "create_thin -1",
+            "create_thin 16777216",
+            "delete 1 2",
+            "create_snap 1",
+            "frobnicate 1",
+        ] {
+            assert!(bad.parse::<ThinMessage>().is_err(), "{bad:?}");
+        }
     }
 
     #[test]
