@@ -4,7 +4,8 @@
 //! - [`DupMode::KeepAll`]: every path segment makes a new node (libdm skips the lookup
 //!   entirely), so `a/b=1 a/c=2` gives two sections `a`.
 //! - [`DupMode::Merge`]: each segment reuses the first node of that name; a repeated section
-//!   merges into the first, a repeated value replaces the earlier one in place.
+//!   merges into the first, a repeated value replaces the earlier one in place. Where libdm
+//!   would give one node both a value and children, the value is kept and the children dropped.
 //!
 //! Nodes are appended as read; in merge mode a section's child list is folded by [`merge_all`]
 //! when its `}` is read (and the top level at the end of input).
@@ -44,39 +45,38 @@ pub(crate) fn push_path(children: &mut Vec<Node>, key: String, body: Body) {
 
 /// Merge mode: fold a list of sibling nodes (in document order) so that each name appears
 /// once, at its first position; sections merge recursively, values take the last occurrence.
-/// `Err(name)` when a section and a value meet under the same name. Applied when a section
-/// closes, which gives the same result as libdm merging node by node while parsing.
-pub(crate) fn merge_all(children: Vec<Node>) -> Result<Vec<Node>, String> {
+/// Applied when a section closes, which gives the same result as libdm merging node by node
+/// while parsing.
+pub(crate) fn merge_all(children: Vec<Node>) -> Vec<Node> {
     let mut out = Vec::with_capacity(children.len());
-    merge_children(&mut out, children)?;
-    Ok(out)
+    merge_children(&mut out, children);
+    out
 }
 
 /// Below this many nodes to merge a linear scan is cheaper than an index.
 const INDEX_FROM: usize = 16;
 
-fn merge_into(existing: &mut Node, node: Node) -> Result<(), String> {
+/// Merge one node into an existing one of the same name. A section meeting a value: the value
+/// wins (libdm keeps both on one node, and its writer and value lookups only see the value).
+fn merge_into(existing: &mut Node, node: Node) {
     match (&mut existing.body, node.body) {
-        (Body::Value(old), Body::Value(new)) => {
-            *old = new;
-            Ok(())
-        }
         (Body::Section(dst), Body::Section(src)) => merge_children(dst, src),
-        _ => Err(node.key),
+        (_, Body::Value(new)) => existing.body = Body::Value(new),
+        (Body::Value(_), Body::Section(_)) => {}
     }
 }
 
 /// Merge every node of `src` into `dst`, in order. Long lists use a name index so that a
 /// hostile lvm.conf with many keys costs O(n), not O(n²).
-fn merge_children(dst: &mut Vec<Node>, src: Vec<Node>) -> Result<(), String> {
+fn merge_children(dst: &mut Vec<Node>, src: Vec<Node>) {
     if src.len() < INDEX_FROM {
         for n in src {
             match dst.iter().position(|d| d.key == n.key) {
-                Some(i) => merge_into(&mut dst[i], n)?,
+                Some(i) => merge_into(&mut dst[i], n),
                 None => dst.push(n),
             }
         }
-        return Ok(());
+        return;
     }
     let mut index: HashMap<String, usize> = HashMap::with_capacity(dst.len() + src.len());
     for (i, n) in dst.iter().enumerate() {
@@ -84,14 +84,13 @@ fn merge_children(dst: &mut Vec<Node>, src: Vec<Node>) -> Result<(), String> {
     }
     for n in src {
         match index.get(&n.key) {
-            Some(&i) => merge_into(&mut dst[i], n)?,
+            Some(&i) => merge_into(&mut dst[i], n),
             None => {
                 index.insert(n.key.clone(), dst.len());
                 dst.push(n);
             }
         }
     }
-    Ok(())
 }
 
 #[cfg(test)]
@@ -115,8 +114,8 @@ mod tests {
         let mut dst = mk(100, 1);
         let mut src = mk(50, 2);
         src.push(Node::value("new", 3));
-        merge_children(&mut dst, src).unwrap();
-        let merged = merge_all(vec![Node::value("a", 1), Node::value("a", 2)]).unwrap();
+        merge_children(&mut dst, src);
+        let merged = merge_all(vec![Node::value("a", 1), Node::value("a", 2)]);
         assert_eq!(merged, vec![Node::value("a", 2)]);
         assert_eq!(dst.len(), 101);
         assert_eq!(dst[0], Node::value("k0", 2));

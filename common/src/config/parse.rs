@@ -54,8 +54,6 @@ pub enum ParseErrorKind {
     Nul,
     /// A key that is empty or whose `/` path ends with an empty segment.
     EmptyKey,
-    /// In [`DupMode::Merge`], a key given once as a section and once as a value.
-    Conflict(String),
 }
 
 /// A parse error with the 1-based line and column where it was found.
@@ -83,9 +81,6 @@ impl fmt::Display for ParseError {
             ParseErrorKind::Unterminated => write!(f, "unterminated string"),
             ParseErrorKind::Nul => write!(f, "NUL byte inside the text"),
             ParseErrorKind::EmptyKey => write!(f, "empty key"),
-            ParseErrorKind::Conflict(k) => {
-                write!(f, "key {k:?} is both a section and a value")
-            }
         }
     }
 }
@@ -217,7 +212,7 @@ impl<'a> Parser<'a, '_> {
                 TokKind::Eof => return Err(self.unexpected(tok, "`}`")),
                 TokKind::SectionE if stack.len() > 1 => {
                     let frame = stack.pop().expect("stack holds the open section");
-                    let children = self.merged(frame.children, tok.start)?;
+                    let children = self.merged(frame.children);
                     let parent = stack.last_mut().expect("root frame stays");
                     push_path(&mut parent.children, frame.key, Body::Section(children));
                     tok = self.next(TokKind::SectionE)?;
@@ -267,17 +262,15 @@ impl<'a> Parser<'a, '_> {
             return Err(self.err(self.text.len(), ParseErrorKind::Empty));
         }
         Ok(Tree {
-            nodes: self.merged(root.children, self.text.len())?,
+            nodes: self.merged(root.children),
         })
     }
 
-    /// In merge mode, fold a closed section's children; `at` is where the section closed.
-    fn merged(&self, children: Vec<Node>, at: usize) -> Result<Vec<Node>, ParseError> {
+    /// In merge mode, fold a closed section's children.
+    fn merged(&self, children: Vec<Node>) -> Vec<Node> {
         match self.mode {
-            DupMode::KeepAll => Ok(children),
-            DupMode::Merge => {
-                merge_all(children).map_err(|k| self.err(at, ParseErrorKind::Conflict(k)))
-            }
+            DupMode::KeepAll => children,
+            DupMode::Merge => merge_all(children),
         }
     }
 
