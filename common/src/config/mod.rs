@@ -16,6 +16,8 @@ pub mod write;
 
 #[cfg(test)]
 mod cases;
+#[cfg(test)]
+mod libdm_vectors;
 
 pub use parse::{parse, parse_with_limits, DupMode, Limits, ParseError};
 pub use write::{write_metadata, write_simple, write_tree, SimpleField};
