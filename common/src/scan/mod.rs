@@ -1,4 +1,32 @@
-//! The on-disk PV reader (label, pv_header, mda_header, metadata text; protocol.md §5) and the
-//! lvmetad feeder that `pvscan --cache` is (protocol.md §4).
+//! The on-disk PV reader (protocol.md §5) and the lvmetad feeder that `pvscan --cache` is
+//! (protocol.md §4).
 //!
-//! SKELETON: being written.
+//! - [`crc`]: lvm2's CRC-32 variant.
+//! - [`io`]: bounded positional reads ([`BlockSource`]) from files, devices or memory.
+//! - [`label`]: label search in sectors 0..4, label_header, pv_header and its extension.
+//! - [`mda`]: mda_header, raw_locn, the committed metadata text (wrap-around included).
+//! - [`metadata`]: metadata text -> [`VolumeGroup`] / PV / LV / segment records.
+//! - [`pv`]: one device from label to newest VG metadata ([`scan_pv`]).
+//! - [`regex`], [`filter`]: lvm2's filter regex subset and `devices/global_filter` + token.
+//! - [`device`]: devices under /dev or given as paths, device numbers, the parallel scan pool.
+//! - [`lvmetad`]: the lvmetad client: `pv_found` body, full and per-device updates, duplicates.
+//! - [`report`]: what was found, from disk or from lvmetad, as a `pvs`-like table or JSON.
+//!
+//! Nothing here panics on disk contents: every offset and size read from a device is checked
+//! before it is used, and each failure is a typed error.
+
+pub mod crc;
+pub mod device;
+pub mod filter;
+pub mod io;
+pub mod label;
+pub mod lvmetad;
+pub mod mda;
+pub mod metadata;
+pub mod pv;
+pub mod regex;
+pub mod report;
+
+pub use io::{BlockSource, FileSource, MemSource};
+pub use metadata::VolumeGroup;
+pub use pv::{scan_pv, ScannedPv};

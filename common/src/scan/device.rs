@@ -1,0 +1,237 @@
+//! Devices to scan: block devices found under `/dev`, or paths given by the user (block devices
+//! and regular image files alike), each with the device number lvmetad keys it by; and the
+//! parallel scan of a device list over a bounded worker pool (one open file per worker).
+//!
+//! Image files have no device number, so they get a synthetic one that is stable for the life of
+//! the file: major [`IMAGE_MAJOR`] and a 20-bit minor from a CRC of the file's `(st_dev, st_ino)`.
+
+use super::crc::calc_crc;
+use super::io::FileSource;
+use super::label::LabelError;
+use super::pv::{scan_pv, ScannedPv};
+use std::fmt;
+use std::fs::File;
+use std::io::{Seek, SeekFrom};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Major number of the synthetic device numbers given to image files (unassigned in Linux's
+/// devices.txt; the largest 12-bit major).
+pub const IMAGE_MAJOR: u32 = 4095;
+/// Worker threads (and so open files) of a scan, at most.
+pub const MAX_WORKERS: usize = 16;
+
+/// What kind of thing a scanned path is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DeviceKind {
+    Block,
+    Image,
+}
+
+/// One device to scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Device {
+    /// The name used to open it and to report it.
+    pub path: PathBuf,
+    /// Every name it was found under (for the filter), `path` first.
+    pub aliases: Vec<String>,
+    /// `dev_t` in Linux's userspace encoding (`makedev`).
+    pub devno: u64,
+    pub kind: DeviceKind,
+}
+
+#[derive(Debug)]
+pub enum DeviceError {
+    Stat(PathBuf, std::io::Error),
+    Open(PathBuf, std::io::Error),
+    /// Neither a block device nor a regular file.
+    NotADevice(PathBuf),
+    Label(PathBuf, LabelError),
+}
+
+impl fmt::Display for DeviceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            DeviceError::Stat(p, e) => write!(f, "{}: {e}", p.display()),
+            DeviceError::Open(p, e) => write!(f, "{}: open failed: {e}", p.display()),
+            DeviceError::NotADevice(p) => {
+                write!(f, "{}: not a block device or image file", p.display())
+            }
+            DeviceError::Label(p, e) => write!(f, "{}: {e}", p.display()),
+        }
+    }
+}
+
+impl std::error::Error for DeviceError {}
+
+impl DeviceError {
+    /// "Not a PV" rather than a failure.
+    pub fn is_no_label(&self) -> bool {
+        matches!(self, DeviceError::Label(_, LabelError::NotFound))
+    }
+}
+
+/// `makedev` in the Linux userspace encoding.
+pub fn makedev(major: u32, minor: u32) -> u64 {
+    let (ma, mi) = (u64::from(major), u64::from(minor));
+    (mi & 0xff) | ((ma & 0xfff) << 8) | ((mi & !0xff) << 12) | ((ma & !0xfff) << 32)
+}
+
+/// `(major, minor)` of an encoded device number.
+pub fn major_minor(dev: u64) -> (u32, u32) {
+    let major = ((dev >> 8) & 0xfff) | ((dev >> 32) & !0xfff);
+    let minor = (dev & 0xff) | ((dev >> 12) & !0xff);
+    (major as u32, minor as u32)
+}
+
+/// The synthetic device number of an image file.
+pub fn image_devno(st_dev: u64, st_ino: u64) -> u64 {
+    let mut key = [0u8; 16];
+    key[..8].copy_from_slice(&st_dev.to_le_bytes());
+    key[8..].copy_from_slice(&st_ino.to_le_bytes());
+    makedev(IMAGE_MAJOR, calc_crc(0, &key) & 0xf_ffff)
+}
+
+/// Describe a path given by the user.
+pub fn device_from_path(path: &Path) -> Result<Device, DeviceError> {
+    let meta = std::fs::metadata(path).map_err(|e| DeviceError::Stat(path.to_owned(), e))?;
+    let ft = meta.file_type();
+    let (devno, kind) = if ft.is_block_device() {
+        (meta.rdev(), DeviceKind::Block)
+    } else if ft.is_file() {
+        (image_devno(meta.dev(), meta.ino()), DeviceKind::Image)
+    } else {
+        return Err(DeviceError::NotADevice(path.to_owned()));
+    };
+    Ok(Device {
+        path: path.to_owned(),
+        aliases: vec![path.display().to_string()],
+        devno,
+        kind,
+    })
+}
+
+/// Block devices directly under `/dev` and `/dev/mapper`, one entry per device number with all
+/// its names as aliases (sorted; the shortest name first).
+pub fn discover_block_devices() -> Vec<Device> {
+    discover_under(&[Path::new("/dev"), Path::new("/dev/mapper")])
+}
+
+fn discover_under(dirs: &[&Path]) -> Vec<Device> {
+    let mut by_dev: std::collections::BTreeMap<u64, Vec<PathBuf>> = Default::default();
+    for dir in dirs {
+        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        for e in entries.flatten() {
+            let p = e.path();
+            if let Ok(meta) = std::fs::metadata(&p) {
+                if meta.file_type().is_block_device() {
+                    by_dev.entry(meta.rdev()).or_default().push(p);
+                }
+            }
+        }
+    }
+    by_dev
+        .into_iter()
+        .map(|(devno, mut names)| {
+            names.sort_by(|a, b| {
+                let (a, b) = (a.as_os_str().len(), b.as_os_str().len());
+                a.cmp(&b)
+            });
+            names.dedup();
+            Device {
+                path: names[0].clone(),
+                aliases: names.iter().map(|p| p.display().to_string()).collect(),
+                devno,
+                kind: DeviceKind::Block,
+            }
+        })
+        .collect()
+}
+
+/// Open a device read-only and measure it.
+pub fn open_device(dev: &Device) -> Result<FileSource, DeviceError> {
+    let mut file = File::open(&dev.path).map_err(|e| DeviceError::Open(dev.path.clone(), e))?;
+    let size = file
+        .seek(SeekFrom::End(0))
+        .map_err(|e| DeviceError::Open(dev.path.clone(), e))?;
+    Ok(FileSource { file, size })
+}
+
+/// Open and scan one device.
+pub fn scan_device(dev: &Device) -> Result<ScannedPv, DeviceError> {
+    let src = open_device(dev)?;
+    scan_pv(&src).map_err(|e| DeviceError::Label(dev.path.clone(), e))
+}
+
+/// Scan devices in parallel over at most `workers` threads (clamped to 1..=[`MAX_WORKERS`]);
+/// results come back in the order of `devs`.
+pub fn scan_devices(devs: &[Device], workers: usize) -> Vec<Result<ScannedPv, DeviceError>> {
+    let workers = workers.clamp(1, MAX_WORKERS).min(devs.len().max(1));
+    let next = AtomicUsize::new(0);
+    let mut results: Vec<Option<Result<ScannedPv, DeviceError>>> =
+        std::iter::repeat_with(|| None).take(devs.len()).collect();
+    let batches: Vec<Vec<(usize, Result<ScannedPv, DeviceError>)>> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut out = Vec::new();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(dev) = devs.get(i) else { break };
+                        out.push((i, scan_device(dev)));
+                    }
+                    out
+                })
+            })
+            .collect();
+        handles.into_iter().filter_map(|h| h.join().ok()).collect()
+    });
+    for (i, r) in batches.into_iter().flatten() {
+        results[i] = Some(r);
+    }
+    results
+        .into_iter()
+        .zip(devs)
+        .map(|(r, d)| {
+            r.unwrap_or_else(|| {
+                Err(DeviceError::Open(d.path.clone(), std::io::Error::other("scan worker failed")))
+            })
+        })
+        .collect()
+}
+
+/// A sensible default pool size: a few per CPU, bounded.
+pub fn default_workers() -> usize {
+    std::thread::available_parallelism().map_or(4, |n| n.get() * 4).min(MAX_WORKERS)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn makedev_round_trips_linux_encoding() {
+        assert_eq!(makedev(8, 1), 2049);
+        assert_eq!(makedev(7, 0), 1792);
+        assert_eq!(major_minor(makedev(259, 70000)), (259, 70000));
+        let d = image_devno(2049, 1234);
+        assert_eq!(major_minor(d).0, IMAGE_MAJOR);
+        assert_eq!(d, image_devno(2049, 1234));
+        assert_ne!(d, image_devno(2049, 1235));
+    }
+
+    #[test]
+    fn image_files_are_devices_and_directories_are_not() {
+        let dir = std::env::temp_dir().join(format!("scan-dev-test-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let img = dir.join("pv.img");
+        std::fs::write(&img, vec![0u8; 4096]).unwrap();
+        let d = device_from_path(&img).unwrap();
+        assert_eq!(d.kind, DeviceKind::Image);
+        assert!(matches!(device_from_path(&dir), Err(DeviceError::NotADevice(_))));
+        let r = scan_devices(&[d.clone(), d], 4);
+        assert!(r.iter().all(|r| r.as_ref().err().is_some_and(DeviceError::is_no_label)));
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+}

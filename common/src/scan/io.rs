@@ -1,0 +1,120 @@
+//! Bounded positional reads from a device: a block device, an image file, or bytes in memory.
+//!
+//! Every read names its offset and length up front; a read that would run past the end of the
+//! device is refused before any I/O, so a crafted size can never make the reader allocate or read
+//! more than the device holds.
+
+use std::fmt;
+use std::fs::File;
+use std::os::unix::fs::FileExt;
+
+/// Largest single read the scanner ever asks for (metadata text included).
+pub const MAX_READ: u64 = 64 << 20;
+
+/// A failed read.
+#[derive(Debug)]
+pub enum ReadError {
+    /// `offset + len` lies beyond the device (or overflows).
+    PastEnd { offset: u64, len: u64, size: u64 },
+    /// The request is larger than [`MAX_READ`].
+    TooLarge(u64),
+    Io(std::io::Error),
+}
+
+impl fmt::Display for ReadError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            ReadError::PastEnd { offset, len, size } => write!(
+                f,
+                "read of {len} bytes at offset {offset} runs past the end of the device ({size} bytes)"
+            ),
+            ReadError::TooLarge(n) => write!(f, "read of {n} bytes is larger than {MAX_READ}"),
+            ReadError::Io(e) => write!(f, "read failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for ReadError {}
+
+/// Something the scanner can read sectors from.
+pub trait BlockSource {
+    /// Size of the device in bytes.
+    fn size(&self) -> u64;
+    /// Fill `buf` from `offset`; the range is already checked to lie within [`size`](Self::size).
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()>;
+
+    /// Read `len` bytes at `offset`, refusing ranges outside the device or above [`MAX_READ`].
+    fn read_vec(&self, offset: u64, len: u64) -> Result<Vec<u8>, ReadError> {
+        if len > MAX_READ {
+            return Err(ReadError::TooLarge(len));
+        }
+        let size = self.size();
+        match offset.checked_add(len) {
+            Some(end) if end <= size => {}
+            _ => return Err(ReadError::PastEnd { offset, len, size }),
+        }
+        let mut buf = vec![0u8; len as usize];
+        self.read_exact_at(&mut buf, offset).map_err(ReadError::Io)?;
+        Ok(buf)
+    }
+}
+
+/// An open device or image file with its size.
+pub struct FileSource {
+    pub file: File,
+    pub size: u64,
+}
+
+impl BlockSource for FileSource {
+    fn size(&self) -> u64 {
+        self.size
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        FileExt::read_exact_at(&self.file, buf, offset)
+    }
+}
+
+/// A device image held in memory (tests and the fuzz target).
+pub struct MemSource<'a>(pub &'a [u8]);
+
+impl BlockSource for MemSource<'_> {
+    fn size(&self) -> u64 {
+        self.0.len() as u64
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        let start = usize::try_from(offset).map_err(|_| std::io::ErrorKind::UnexpectedEof)?;
+        let src = start
+            .checked_add(buf.len())
+            .and_then(|end| self.0.get(start..end))
+            .ok_or(std::io::ErrorKind::UnexpectedEof)?;
+        buf.copy_from_slice(src);
+        Ok(())
+    }
+}
+
+/// Little-endian field readers over a sector that was already bounds-checked by the caller's
+/// layout arithmetic; they return `None` instead of panicking when it was not.
+pub(crate) fn le_u32(b: &[u8], at: usize) -> Option<u32> {
+    let s = b.get(at..at.checked_add(4)?)?;
+    Some(u32::from_le_bytes(s.try_into().ok()?))
+}
+
+pub(crate) fn le_u64(b: &[u8], at: usize) -> Option<u64> {
+    let s = b.get(at..at.checked_add(8)?)?;
+    Some(u64::from_le_bytes(s.try_into().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_past_the_end_are_refused_before_io() {
+        let data = [1u8; 1024];
+        let src = MemSource(&data);
+        assert!(src.read_vec(512, 512).is_ok());
+        assert!(matches!(src.read_vec(513, 512), Err(ReadError::PastEnd { .. })));
+        assert!(matches!(src.read_vec(u64::MAX, 2), Err(ReadError::PastEnd { .. })));
+        assert!(matches!(src.read_vec(0, MAX_READ + 1), Err(ReadError::TooLarge(_))));
+    }
+}

@@ -1,0 +1,444 @@
+//! The lvmetad client side of `pvscan --cache` (protocol.md §4): the request envelope, the
+//! `pv_found` body, and the two scans: full repopulation (§4.4) and named devices (§4.5), with
+//! duplicate-PV detection that disables lvmetad (reason DUPLICATES) and a clean full scan that
+//! re-enables it.
+//!
+//! The body builders are I/O-free; [`Lvmetad`] wraps a `common::daemon::Client`.
+
+use super::device::{scan_devices, Device};
+use super::label::dashed_uuid;
+use super::pv::ScannedPv;
+use crate::config::{Node, Tree};
+use crate::daemon::{Client, ClientError};
+use std::collections::BTreeMap;
+use std::fmt;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The token lvm2 sets while a repopulation runs.
+pub const UPDATE_IN_PROGRESS: &str = "update in progress";
+/// `global/lvmetad_update_wait_time` default, seconds.
+pub const DEFAULT_WAIT: u64 = 10;
+/// The disable reason sent when duplicate PVs are seen.
+pub const REASON_DUPLICATES: &str = "DUPLICATES";
+
+#[derive(Debug)]
+pub enum FeedError {
+    Client(ClientError),
+    /// lvmetad answered with something other than OK.
+    Refused { request: String, response: String, reason: String },
+    /// Another command kept the update token for longer than the wait time.
+    UpdateBusy(u64),
+    /// Another command took over our update.
+    UpdateRaced,
+}
+
+impl fmt::Display for FeedError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            FeedError::Client(e) => write!(f, "lvmetad: {e}"),
+            FeedError::Refused { request, response, reason } => {
+                write!(f, "lvmetad refused {request}: {response}: {reason}")
+            }
+            FeedError::UpdateBusy(s) => {
+                write!(f, "another command is updating lvmetad; gave up after {s} s")
+            }
+            FeedError::UpdateRaced => write!(f, "another command took over the lvmetad update"),
+        }
+    }
+}
+
+impl std::error::Error for FeedError {}
+
+impl From<ClientError> for FeedError {
+    fn from(e: ClientError) -> Self {
+        FeedError::Client(e)
+    }
+}
+
+/// The interesting part of `get_global_info`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GlobalInfo {
+    pub token: String,
+    pub global_disable: bool,
+    pub global_invalid: bool,
+    pub disable_reason: String,
+    pub daemon_pid: i64,
+}
+
+/// The `pvmeta { ... }` node for a scanned device (protocol.md §4.6).
+pub fn pvmeta_node(dev: &Device, pv: &ScannedPv) -> Node {
+    let h = &pv.label.pv;
+    let mut c = vec![
+        Node::value("device", dev.devno as i64),
+        Node::value("dev_size", h.device_size as i64),
+        Node::value("format", "lvm2"),
+        Node::value("label_sector", pv.label.sector as i64),
+        Node::value("id", dashed_uuid(&h.pvid)),
+        Node::value("ext_version", i64::from(h.ext_version)),
+        Node::value("ext_flags", i64::from(h.ext_flags)),
+    ];
+    for (i, mda) in pv.mdas.iter().enumerate() {
+        // lvm2 creates the node before reading the header and leaves it empty on failure.
+        let fields = match &mda.header {
+            Some(hd) => vec![
+                Node::value("ignore", i64::from(hd.ignored())),
+                Node::value("start", mda.locn.offset as i64),
+                Node::value("size", mda.locn.size as i64),
+                Node::value("free_sectors", hd.free_sectors() as i64),
+            ],
+            None => Vec::new(),
+        };
+        c.push(Node::section(format!("mda{i}"), fields));
+    }
+    for (prefix, list) in [("da", &h.data_areas), ("ba", &h.bootloader_areas)] {
+        for (i, a) in list.iter().enumerate() {
+            c.push(Node::section(
+                format!("{prefix}{i}"),
+                vec![Node::value("offset", a.offset as i64), Node::value("size", a.size as i64)],
+            ));
+        }
+    }
+    Node::section("pvmeta", c)
+}
+
+/// The request-specific nodes of `pv_found`: `pvmeta`, and `vgname` + `metadata` when the PV
+/// carries VG metadata.
+pub fn pv_found_body(dev: &Device, pv: &ScannedPv) -> Vec<Node> {
+    let mut body = vec![pvmeta_node(dev, pv)];
+    if let Some(vg) = &pv.vg {
+        body.push(Node::value("vgname", vg.name.clone()));
+        body.push(Node::section("metadata", vg.section.children().to_vec()));
+    }
+    body
+}
+
+/// PVIDs seen on more than one device: pvid -> indices into the scan list.
+pub fn find_duplicates(scans: &[(Device, ScannedPv)]) -> BTreeMap<String, Vec<usize>> {
+    let mut by_pvid: BTreeMap<String, Vec<usize>> = BTreeMap::new();
+    for (i, (_, pv)) in scans.iter().enumerate() {
+        by_pvid.entry(pv.label.pv.pvid.clone()).or_default().push(i);
+    }
+    by_pvid.retain(|_, v| v.len() > 1);
+    by_pvid
+}
+
+/// Among duplicate devices of one PVID, the one to tell lvmetad about: the one the VG metadata
+/// names as the PV's device, else one whose size matches the PV size, else the first.
+pub fn preferred_duplicate(scans: &[(Device, ScannedPv)], idx: &[usize]) -> usize {
+    let hinted = idx.iter().copied().find(|&i| {
+        let (dev, pv) = &scans[i];
+        pv.vg.as_ref().and_then(|vg| vg.pv_by_id(&pv.label.pv.pvid)).and_then(|p| p.device_hint.as_deref())
+            == Some(dev.path.to_string_lossy().as_ref())
+    });
+    hinted.unwrap_or(idx[0])
+}
+
+/// An open lvmetad session.
+pub struct Lvmetad {
+    client: Client,
+    /// The filter token this client uses.
+    pub filter_token: String,
+    token: String,
+    pid: i64,
+    cmd: String,
+    /// Seconds; sent as `update_timeout` and used as the retry budget.
+    pub wait: u64,
+}
+
+/// What a scan did, for the caller to report.
+#[derive(Debug, Default)]
+pub struct FeedSummary {
+    pub pv_found: usize,
+    pub pv_gone: usize,
+    /// pvid -> device paths, when duplicates were seen.
+    pub duplicates: BTreeMap<String, Vec<String>>,
+    /// Warnings (`pv_found` refusals, inconsistent seqnos).
+    pub warnings: Vec<String>,
+    /// Whether lvmetad ended up disabled.
+    pub disabled: Option<String>,
+}
+
+impl Lvmetad {
+    pub fn connect(socket: &Path, filter_token: String) -> Result<Lvmetad, FeedError> {
+        let client = Client::connect(socket, "lvmetad", Some(1))?;
+        Ok(Lvmetad {
+            client,
+            token: filter_token.clone(),
+            filter_token,
+            pid: i64::from(std::process::id()),
+            cmd: "lvmetad-scan".into(),
+            wait: DEFAULT_WAIT,
+        })
+    }
+
+    /// Send `name` with the envelope of §4.2 (`token` overridable, e.g. "skip").
+    pub fn request(&mut self, name: &str, token: Option<&str>, body: Vec<Node>) -> Result<Tree, FeedError> {
+        let mut req = Tree::new()
+            .with("request", name)
+            .with("token", token.unwrap_or(&self.token).to_owned())
+            .with("update_timeout", self.wait as i64)
+            .with("pid", self.pid)
+            .with("cmd", self.cmd.clone());
+        req.nodes.extend(body);
+        Ok(self.client.request(&req)?)
+    }
+
+    fn expect_ok(name: &str, reply: &Tree) -> Result<(), FeedError> {
+        match reply.find_str("response") {
+            Some("OK") => Ok(()),
+            other => Err(FeedError::Refused {
+                request: name.into(),
+                response: other.unwrap_or("(none)").into(),
+                reason: reply.find_str("reason").unwrap_or("").into(),
+            }),
+        }
+    }
+
+    pub fn global_info(&mut self) -> Result<GlobalInfo, FeedError> {
+        let r = self.request("get_global_info", Some("skip"), vec![])?;
+        Self::expect_ok("get_global_info", &r)?;
+        Ok(GlobalInfo {
+            token: r.find_str_allow_empty("token").unwrap_or("none").into(),
+            global_disable: r.find_int("global_disable").unwrap_or(0) == 1,
+            global_invalid: r.find_int("global_invalid").unwrap_or(0) == 1,
+            disable_reason: r.find_str_allow_empty("disable_reason").unwrap_or("").into(),
+            daemon_pid: r.find_int("daemon_pid").unwrap_or(0),
+        })
+    }
+
+    /// `set_global_info global_disable=1 disable_reason=...` or `global_disable=0`.
+    pub fn set_disabled(&mut self, reason: Option<&str>) -> Result<(), FeedError> {
+        let body = match reason {
+            Some(r) => vec![Node::value("global_disable", 1), Node::value("disable_reason", r)],
+            None => vec![Node::value("global_disable", 0)],
+        };
+        let r = self.request("set_global_info", Some("skip"), body)?;
+        Self::expect_ok("set_global_info", &r)
+    }
+
+    /// Install "update in progress" (retrying while another update holds it).
+    pub fn begin_update(&mut self) -> Result<(), FeedError> {
+        let deadline = Instant::now() + Duration::from_secs(self.wait);
+        self.token = UPDATE_IN_PROGRESS.into();
+        loop {
+            let r = self.request("token_update", None, vec![])?;
+            match r.find_str("response") {
+                Some("OK") => {
+                    let prev = r.find_str_allow_empty("prev_token").unwrap_or("");
+                    let owner = r.find_int("update_pid").unwrap_or(0);
+                    if prev == UPDATE_IN_PROGRESS && owner != self.pid {
+                        return Err(FeedError::UpdateRaced);
+                    }
+                    return Ok(());
+                }
+                Some("token_updating") if Instant::now() < deadline => {
+                    std::thread::sleep(Duration::from_millis(1000 + u64::from(std::process::id() % 1000)));
+                }
+                Some("token_updating") => return Err(FeedError::UpdateBusy(self.wait)),
+                _ => return Self::expect_ok("token_update", &r),
+            }
+        }
+    }
+
+    /// Install our filter token, ending the update.
+    pub fn end_update(&mut self) -> Result<(), FeedError> {
+        self.token = self.filter_token.clone();
+        let r = self.request("token_update", None, vec![])?;
+        Self::expect_ok("token_update", &r)
+    }
+
+    pub fn pv_clear_all(&mut self) -> Result<(), FeedError> {
+        let r = self.request("pv_clear_all", None, vec![])?;
+        Self::expect_ok("pv_clear_all", &r)
+    }
+
+    /// Send `pv_found`; a `failed` reply (e.g. "Ignore duplicate PV") comes back as `Refused`.
+    pub fn pv_found(&mut self, dev: &Device, pv: &ScannedPv) -> Result<Tree, FeedError> {
+        let r = self.request("pv_found", None, pv_found_body(dev, pv))?;
+        Self::expect_ok("pv_found", &r)?;
+        Ok(r)
+    }
+
+    pub fn pv_gone(&mut self, devno: u64) -> Result<(), FeedError> {
+        let r = self.request("pv_gone", None, vec![Node::value("device", devno as i64)])?;
+        match r.find_str("response") {
+            // "device not in cache" is not a failure for a scanner.
+            Some("OK") | Some("unknown") => Ok(()),
+            _ => Self::expect_ok("pv_gone", &r),
+        }
+    }
+
+    /// Full repopulation (§4.4) from already scanned devices: update token, clear, one
+    /// `pv_found` per PVID, final token, then disable on duplicates or re-enable if clean.
+    pub fn repopulate(&mut self, scans: &[(Device, ScannedPv)]) -> Result<FeedSummary, FeedError> {
+        let mut sum = FeedSummary::default();
+        let dups = find_duplicates(scans);
+        let skip: Vec<usize> = dups
+            .values()
+            .flat_map(|idx| {
+                let keep = preferred_duplicate(scans, idx);
+                idx.iter().copied().filter(move |&i| i != keep)
+            })
+            .collect();
+        self.begin_update()?;
+        self.pv_clear_all()?;
+        for (i, (dev, pv)) in scans.iter().enumerate() {
+            if skip.contains(&i) {
+                continue;
+            }
+            let r = self.pv_found(dev, pv)?;
+            sum.pv_found += 1;
+            check_seqno(pv, &r, &mut sum.warnings);
+        }
+        self.end_update()?;
+        for (pvid, idx) in &dups {
+            let paths = idx.iter().map(|&i| scans[i].0.path.display().to_string()).collect();
+            sum.duplicates.insert(dashed_uuid(pvid), paths);
+        }
+        if !dups.is_empty() {
+            self.set_disabled(Some(REASON_DUPLICATES))?;
+        } else if self.global_info()?.global_disable {
+            self.set_disabled(None)?;
+        }
+        let gi = self.global_info()?;
+        sum.disabled = gi.global_disable.then_some(gi.disable_reason);
+        Ok(sum)
+    }
+
+    /// `pvscan --cache DEV...` (§4.5) over devices that passed the filter (`gone` are those that
+    /// did not, or that vanished: they get `pv_gone`). A token mismatch turns this into a full
+    /// repopulation over the named devices.
+    pub fn update_devices(
+        &mut self,
+        devs: &[Device],
+        gone: &[u64],
+        workers: usize,
+    ) -> Result<FeedSummary, FeedError> {
+        let info = self.global_info()?;
+        if info.token != self.filter_token {
+            let scans = scan_found_pvs(devs, workers, &mut Vec::new());
+            return self.repopulate(&scans);
+        }
+        let mut sum = FeedSummary::default();
+        if info.global_disable {
+            sum.disabled = Some(info.disable_reason);
+            return Ok(sum);
+        }
+        for &devno in gone {
+            self.pv_gone(devno)?;
+            sum.pv_gone += 1;
+        }
+        for (dev, r) in devs.iter().zip(scan_devices(devs, workers)) {
+            match r {
+                Ok(pv) => match self.pv_found(dev, &pv) {
+                    Ok(reply) => {
+                        sum.pv_found += 1;
+                        check_seqno(&pv, &reply, &mut sum.warnings);
+                    }
+                    Err(FeedError::Refused { reason, .. }) => sum
+                        .warnings
+                        .push(format!("{}: lvmetad refused the PV: {reason}", dev.path.display())),
+                    Err(e) => return Err(e),
+                },
+                Err(_) => {
+                    self.pv_gone(dev.devno)?;
+                    sum.pv_gone += 1;
+                }
+            }
+        }
+        let gi = self.global_info()?;
+        sum.disabled = gi.global_disable.then_some(gi.disable_reason);
+        Ok(sum)
+    }
+}
+
+fn check_seqno(pv: &ScannedPv, reply: &Tree, warnings: &mut Vec<String>) {
+    if let Some(vg) = &pv.vg {
+        let after = reply.find_int("seqno_after").unwrap_or(-1);
+        let before = reply.find_int("seqno_before").unwrap_or(-1);
+        if after != vg.seqno as i64 || after != before {
+            warnings.push(format!("WARNING: Inconsistent metadata found for VG {}", vg.name));
+        }
+    }
+}
+
+/// Scan devices, keeping the PVs and collecting non-"no label" errors as warnings.
+pub fn scan_found_pvs(devs: &[Device], workers: usize, warnings: &mut Vec<String>) -> Vec<(Device, ScannedPv)> {
+    let mut out = Vec::new();
+    for (dev, r) in devs.iter().zip(scan_devices(devs, workers)) {
+        match r {
+            Ok(pv) => {
+                for p in &pv.problems {
+                    warnings.push(format!("{}: {p}", dev.path.display()));
+                }
+                out.push((dev.clone(), pv));
+            }
+            Err(e) if e.is_no_label() => {}
+            Err(e) => warnings.push(e.to_string()),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scan::device::DeviceKind;
+    use crate::scan::io::MemSource;
+    use crate::scan::pv::{scan_pv, tests::pv_image};
+    use std::path::PathBuf;
+
+    fn dev(path: &str, devno: u64) -> Device {
+        Device { path: PathBuf::from(path), aliases: vec![path.into()], devno, kind: DeviceKind::Block }
+    }
+
+    #[test]
+    fn pv_found_body_has_the_shape_of_lvm2() {
+        let text = crate::scan::metadata::tests::SAMPLE.as_bytes();
+        let img = pv_image("fQvILRuA8coAfpzufGo2gQE2LNKJgIoP", Some(text), false);
+        let pv = scan_pv(&MemSource(&img)).unwrap();
+        let body = pv_found_body(&dev("/dev/loop0", 1792), &pv);
+        let keys: Vec<&str> = body.iter().map(|n| n.key.as_str()).collect();
+        assert_eq!(keys, ["pvmeta", "vgname", "metadata"]);
+        let pvmeta: Vec<&str> = body[0].children().iter().map(|n| n.key.as_str()).collect();
+        assert_eq!(
+            pvmeta,
+            ["device", "dev_size", "format", "label_sector", "id", "ext_version", "ext_flags", "mda0", "da0"]
+        );
+        assert_eq!(body[0].find_int("device"), Some(1792));
+        assert_eq!(body[0].find_str("id"), Some("fQvILR-uA8c-oAfp-zufG-o2gQ-E2LN-KJgIoP"));
+        assert_eq!(body[0].find_int("label_sector"), Some(1));
+        assert_eq!(body[0].find_int("ext_flags"), Some(1));
+        assert_eq!(body[0].find_int("mda0/start"), Some(4096));
+        assert_eq!(body[0].find_int("mda0/ignore"), Some(0));
+        assert_eq!(body[0].find_int("da0/offset"), Some(1 << 20));
+        assert_eq!(body[1].get_value().and_then(|v| v.first()).and_then(|s| s.as_str()), Some("vg0"));
+        assert_eq!(body[2].find_int("seqno"), Some(3));
+        assert_eq!(body[2].find_str("id"), Some("Ab1234-abcd-abcd-abcd-abcd-abcd-abcdef"));
+    }
+
+    #[test]
+    fn orphan_pv_sends_pvmeta_only() {
+        let img = pv_image("fQvILRuA8coAfpzufGo2gQE2LNKJgIoP", None, false);
+        let pv = scan_pv(&MemSource(&img)).unwrap();
+        assert_eq!(pv_found_body(&dev("/dev/loop0", 1792), &pv).len(), 1);
+    }
+
+    #[test]
+    fn duplicates_prefer_the_hinted_device() {
+        let text = crate::scan::metadata::tests::SAMPLE.as_bytes();
+        let img = pv_image("fQvILRuA8coAfpzufGo2gQE2LNKJgIoP", Some(text), false);
+        let other = pv_image("zzvILRuA8coAfpzufGo2gQE2LNKJgIoP", None, false);
+        let scans = vec![
+            (dev("/dev/loop9", 1801), scan_pv(&MemSource(&img)).unwrap()),
+            (dev("/dev/loop5", 1797), scan_pv(&MemSource(&other)).unwrap()),
+            (dev("/dev/loop0", 1792), scan_pv(&MemSource(&img)).unwrap()),
+        ];
+        let d = find_duplicates(&scans);
+        assert_eq!(d.len(), 1);
+        let idx = &d["fQvILRuA8coAfpzufGo2gQE2LNKJgIoP"];
+        assert_eq!(idx, &vec![0, 2]);
+        assert_eq!(preferred_duplicate(&scans, idx), 2, "the VG names /dev/loop0 for pv0");
+    }
+}

@@ -1,0 +1,156 @@
+//! Scanning one device: its label, every metadata area it lists, and the newest VG metadata
+//! found in the non-ignored areas.
+
+use super::io::BlockSource;
+use super::label::{read_label, DiskLocn, Label, LabelError};
+use super::mda::{read_committed_text, read_mda_header, MdaError, MdaHeader};
+use super::metadata::{parse_vg_text, MetadataError, VolumeGroup};
+use std::fmt;
+
+/// One metadata area listed in the pv_header.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MdaInfo {
+    /// Where the pv_header says it is.
+    pub locn: DiskLocn,
+    /// The validated header; `None` when it could not be read (then lvmetad does not hear of it).
+    pub header: Option<MdaHeader>,
+}
+
+/// A problem with one metadata area that did not stop the scan of the device.
+#[derive(Debug)]
+pub enum AreaProblem {
+    Header(usize, MdaError),
+    Text(usize, MdaError),
+    Metadata(usize, MetadataError),
+}
+
+impl fmt::Display for AreaProblem {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            AreaProblem::Header(i, e) => write!(f, "mda{i} header: {e}"),
+            AreaProblem::Text(i, e) => write!(f, "mda{i} text: {e}"),
+            AreaProblem::Metadata(i, e) => write!(f, "mda{i}: {e}"),
+        }
+    }
+}
+
+/// What one device holds.
+#[derive(Debug)]
+pub struct ScannedPv {
+    pub label: Label,
+    pub mdas: Vec<MdaInfo>,
+    /// The VG with the highest seqno among the non-ignored areas.
+    pub vg: Option<VolumeGroup>,
+    /// Which mda (index) the VG was read from.
+    pub vg_from: Option<usize>,
+    pub problems: Vec<AreaProblem>,
+}
+
+/// Read a device: label first (an error means "not a PV"), then each metadata area.
+pub fn scan_pv(src: &dyn BlockSource) -> Result<ScannedPv, LabelError> {
+    let label = read_label(src)?;
+    let mut mdas = Vec::new();
+    let mut problems = Vec::new();
+    let mut best: Option<(usize, VolumeGroup)> = None;
+    for (i, &locn) in label.pv.metadata_areas.iter().enumerate() {
+        let header = match read_mda_header(src, locn) {
+            Ok(h) => h,
+            Err(e) => {
+                problems.push(AreaProblem::Header(i, e));
+                mdas.push(MdaInfo { locn, header: None });
+                continue;
+            }
+        };
+        if !header.ignored() {
+            match read_committed_text(src, &header) {
+                Ok(Some(text)) => match parse_vg_text(&text) {
+                    Ok(vg) => {
+                        if best.as_ref().map_or(true, |(_, b)| vg.seqno > b.seqno) {
+                            best = Some((i, vg));
+                        }
+                    }
+                    Err(e) => problems.push(AreaProblem::Metadata(i, e)),
+                },
+                Ok(None) => {}
+                Err(e) => problems.push(AreaProblem::Text(i, e)),
+            }
+        }
+        mdas.push(MdaInfo { locn, header: Some(header) });
+    }
+    let (vg_from, vg) = match best {
+        Some((i, vg)) => (Some(i), Some(vg)),
+        None => (None, None),
+    };
+    Ok(ScannedPv { label, mdas, vg, vg_from, problems })
+}
+
+#[cfg(test)]
+pub(crate) mod tests {
+    use super::*;
+    use crate::scan::crc::{calc_crc, INITIAL_CRC};
+    use crate::scan::io::MemSource;
+    use crate::scan::label::{encode_label_sector, PvHeader, PV_EXT_USED};
+    use crate::scan::mda::{encode_mda_header, RawLocn};
+
+    /// An 8 MiB PV image with one 1 MiB mda at 4096 holding `text` (if any), like pvcreate.
+    pub(crate) fn pv_image(pvid: &str, text: Option<&[u8]>, ignored: bool) -> Vec<u8> {
+        let size = 8u64 << 20;
+        let mut img = vec![0u8; size as usize];
+        let mda = DiskLocn { offset: 4096, size: (1 << 20) - 4096 };
+        let pv = PvHeader {
+            pvid: pvid.into(),
+            device_size: size,
+            data_areas: vec![DiskLocn { offset: 1 << 20, size: 0 }],
+            metadata_areas: vec![mda],
+            ext_version: 2,
+            ext_flags: if text.is_some() { PV_EXT_USED } else { 0 },
+            bootloader_areas: vec![],
+        };
+        img[512..1024].copy_from_slice(&encode_label_sector(1, &pv));
+        let mut slot = RawLocn { flags: if ignored { 1 } else { 0 }, ..Default::default() };
+        if let Some(t) = text {
+            img[4096 + 512..4096 + 512 + t.len()].copy_from_slice(t);
+            slot.offset = 512;
+            slot.size = t.len() as u64;
+            slot.checksum = calc_crc(INITIAL_CRC, t);
+        }
+        img[4096..4608].copy_from_slice(&encode_mda_header(mda.offset, mda.size, slot));
+        img
+    }
+
+    #[test]
+    fn pv_with_vg_is_scanned() {
+        let text = crate::scan::metadata::tests::SAMPLE.as_bytes();
+        let img = pv_image("fQvILRuA8coAfpzufGo2gQE2LNKJgIoP", Some(text), false);
+        let pv = scan_pv(&MemSource(&img)).unwrap();
+        assert_eq!(pv.vg.as_ref().unwrap().name, "vg0");
+        assert_eq!(pv.mdas.len(), 1);
+        assert!(pv.problems.is_empty());
+    }
+
+    #[test]
+    fn ignored_mda_is_not_read() {
+        let text = crate::scan::metadata::tests::SAMPLE.as_bytes();
+        let img = pv_image("fQvILRuA8coAfpzufGo2gQE2LNKJgIoP", Some(text), true);
+        let pv = scan_pv(&MemSource(&img)).unwrap();
+        assert!(pv.vg.is_none());
+        assert!(pv.mdas[0].header.as_ref().unwrap().ignored());
+    }
+
+    #[test]
+    fn broken_mda_header_keeps_the_pv() {
+        let mut img = pv_image("fQvILRuA8coAfpzufGo2gQE2LNKJgIoP", None, false);
+        img[4200] ^= 0xff;
+        let pv = scan_pv(&MemSource(&img)).unwrap();
+        assert!(pv.mdas[0].header.is_none());
+        assert!(matches!(pv.problems[0], AreaProblem::Header(0, MdaError::BadHeaderChecksum { .. })));
+    }
+
+    #[test]
+    fn mda_past_device_end_is_refused() {
+        let mut img = pv_image("fQvILRuA8coAfpzufGo2gQE2LNKJgIoP", None, false);
+        img.truncate(4096 + 600);
+        let pv = scan_pv(&MemSource(&img)).unwrap();
+        assert!(matches!(pv.problems[0], AreaProblem::Header(0, MdaError::SizeMismatch { .. })));
+    }
+}
