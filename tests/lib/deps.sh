@@ -3,7 +3,7 @@
 
 TEST_PACKAGES="lvm2 socat busybox-static cpio xz-utils qemu-system-x86 corosync libcpg-dev libcfg-dev
 libcmap-dev libquorum-dev libvotequorum-dev libcorosync-common-dev pkg-config iproute2 mandoc
-thin-provisioning-tools musl-tools"
+thin-provisioning-tools musl-tools jq"
 
 ensure_packages() {
     local missing="" p

@@ -11,7 +11,11 @@ const fn make_table() -> [u32; 256] {
         let mut c = i as u32;
         let mut k = 0;
         while k < 8 {
-            c = if c & 1 != 0 { 0xedb8_8320 ^ (c >> 1) } else { c >> 1 };
+            c = if c & 1 != 0 {
+                0xedb8_8320 ^ (c >> 1)
+            } else {
+                c >> 1
+            };
             k += 1;
         }
         table[i] = c;
@@ -24,8 +28,9 @@ static TABLE: [u32; 256] = make_table();
 
 /// Continue a CRC from `init` over `buf`.
 pub fn calc_crc(init: u32, buf: &[u8]) -> u32 {
-    buf.iter()
-        .fold(init, |crc, &b| TABLE[((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8))
+    buf.iter().fold(init, |crc, &b| {
+        TABLE[((crc ^ u32::from(b)) & 0xff) as usize] ^ (crc >> 8)
+    })
 }
 
 #[cfg(test)]

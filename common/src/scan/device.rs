@@ -121,7 +121,9 @@ pub fn discover_block_devices() -> Vec<Device> {
 fn discover_under(dirs: &[&Path]) -> Vec<Device> {
     let mut by_dev: std::collections::BTreeMap<u64, Vec<PathBuf>> = Default::default();
     for dir in dirs {
-        let Ok(entries) = std::fs::read_dir(dir) else { continue };
+        let Ok(entries) = std::fs::read_dir(dir) else {
+            continue;
+        };
         for e in entries.flatten() {
             let p = e.path();
             if let Ok(meta) = std::fs::metadata(&p) {
@@ -195,7 +197,10 @@ pub fn scan_devices(devs: &[Device], workers: usize) -> Vec<Result<ScannedPv, De
         .zip(devs)
         .map(|(r, d)| {
             r.unwrap_or_else(|| {
-                Err(DeviceError::Open(d.path.clone(), std::io::Error::other("scan worker failed")))
+                Err(DeviceError::Open(
+                    d.path.clone(),
+                    std::io::Error::other("scan worker failed"),
+                ))
             })
         })
         .collect()
@@ -203,7 +208,9 @@ pub fn scan_devices(devs: &[Device], workers: usize) -> Vec<Result<ScannedPv, De
 
 /// A sensible default pool size: a few per CPU, bounded.
 pub fn default_workers() -> usize {
-    std::thread::available_parallelism().map_or(4, |n| n.get() * 4).min(MAX_WORKERS)
+    std::thread::available_parallelism()
+        .map_or(4, |n| n.get() * 4)
+        .min(MAX_WORKERS)
 }
 
 #[cfg(test)]
@@ -229,9 +236,14 @@ mod tests {
         std::fs::write(&img, vec![0u8; 4096]).unwrap();
         let d = device_from_path(&img).unwrap();
         assert_eq!(d.kind, DeviceKind::Image);
-        assert!(matches!(device_from_path(&dir), Err(DeviceError::NotADevice(_))));
+        assert!(matches!(
+            device_from_path(&dir),
+            Err(DeviceError::NotADevice(_))
+        ));
         let r = scan_devices(&[d.clone(), d], 4);
-        assert!(r.iter().all(|r| r.as_ref().err().is_some_and(DeviceError::is_no_label)));
+        assert!(r
+            .iter()
+            .all(|r| r.as_ref().err().is_some_and(DeviceError::is_no_label)));
         std::fs::remove_dir_all(&dir).unwrap();
     }
 }

@@ -30,9 +30,15 @@ impl fmt::Display for FilterError {
             FilterError::Read(p, e) => write!(f, "{p}: {e}"),
             FilterError::Parse(p, e) => write!(f, "{p}: {e}"),
             FilterError::NotAString => write!(f, "filter patterns must be enclosed in quotes"),
-            FilterError::BadKind(p) => write!(f, "invalid filter pattern {p:?}: must begin with 'a' or 'r'"),
+            FilterError::BadKind(p) => write!(
+                f,
+                "invalid filter pattern {p:?}: must begin with 'a' or 'r'"
+            ),
             FilterError::BadSeparator(p) => {
-                write!(f, "invalid filter pattern {p:?}: invalid separator at end of regex")
+                write!(
+                    f,
+                    "invalid filter pattern {p:?}: invalid separator at end of regex"
+                )
             }
             FilterError::Regex(p, e) => write!(f, "invalid filter pattern {p:?}: {e}"),
             FilterError::TooLarge(p) => write!(f, "{p}: larger than {MAX_LVM_CONF} bytes"),
@@ -66,7 +72,9 @@ impl GlobalFilter {
                 Some('r') => false,
                 _ => return Err(FilterError::BadKind(p.clone())),
             };
-            let open = chars.next().ok_or_else(|| FilterError::BadSeparator(p.clone()))?;
+            let open = chars
+                .next()
+                .ok_or_else(|| FilterError::BadSeparator(p.clone()))?;
             let close = match open {
                 '(' => ')',
                 '[' => ']',
@@ -88,7 +96,9 @@ impl GlobalFilter {
         let Some(node) = tree.find("devices/global_filter") else {
             return Ok(Self::none());
         };
-        let Body::Value(v) = &node.body else { return Err(FilterError::NotAString) };
+        let Body::Value(v) = &node.body else {
+            return Err(FilterError::NotAString);
+        };
         let patterns = v
             .items()
             .iter()
@@ -117,7 +127,11 @@ impl GlobalFilter {
     pub fn accepts<S: AsRef<str>>(&self, aliases: &[S]) -> bool {
         let mut rejected = false;
         for alias in aliases {
-            if let Some((accept, _)) = self.rules.iter().find(|(_, re)| re.is_match(alias.as_ref())) {
+            if let Some((accept, _)) = self
+                .rules
+                .iter()
+                .find(|(_, re)| re.is_match(alias.as_ref()))
+            {
                 if *accept {
                     return true;
                 }
@@ -129,7 +143,10 @@ impl GlobalFilter {
 
     /// `filter:<crc of the concatenated patterns, initial value 0>`.
     pub fn token(&self) -> String {
-        let crc = self.patterns.iter().fold(0, |crc, p| calc_crc(crc, p.as_bytes()));
+        let crc = self
+            .patterns
+            .iter()
+            .fold(0, |crc, p| calc_crc(crc, p.as_bytes()));
         format!("filter:{crc}")
     }
 }
@@ -158,16 +175,31 @@ mod tests {
         assert!(g.accepts(&["/dev/loop1"]));
         assert!(!g.accepts(&["/dev/loop2"]));
         assert!(g.accepts(&["/dev/sda"]), "no rule matches: passes");
-        assert!(g.accepts(&["/dev/loop2", "/dev/loop1"]), "a later alias may be accepted");
+        assert!(
+            g.accepts(&["/dev/loop2", "/dev/loop1"]),
+            "a later alias may be accepted"
+        );
     }
 
     #[test]
     fn separators_and_errors() {
         assert!(f(&["r(/dev/sdb)"]).accepts(&["/dev/sda"]));
         assert!(!f(&["r{sdb}"]).accepts(&["/dev/sdb"]));
-        assert!(matches!(GlobalFilter::new(vec!["x|a|".into()]), Err(FilterError::BadKind(_))));
-        assert!(matches!(GlobalFilter::new(vec!["a|abc".into()]), Err(FilterError::BadSeparator(_))));
-        assert!(matches!(GlobalFilter::new(vec!["a".into()]), Err(FilterError::BadSeparator(_))));
-        assert!(matches!(GlobalFilter::new(vec!["a|[a|".into()]), Err(FilterError::Regex(..))));
+        assert!(matches!(
+            GlobalFilter::new(vec!["x|a|".into()]),
+            Err(FilterError::BadKind(_))
+        ));
+        assert!(matches!(
+            GlobalFilter::new(vec!["a|abc".into()]),
+            Err(FilterError::BadSeparator(_))
+        ));
+        assert!(matches!(
+            GlobalFilter::new(vec!["a".into()]),
+            Err(FilterError::BadSeparator(_))
+        ));
+        assert!(matches!(
+            GlobalFilter::new(vec!["a|[a|".into()]),
+            Err(FilterError::Regex(..))
+        ));
     }
 }

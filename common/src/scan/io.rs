@@ -15,7 +15,11 @@ pub const MAX_READ: u64 = 64 << 20;
 #[derive(Debug)]
 pub enum ReadError {
     /// `offset + len` lies beyond the device (or overflows).
-    PastEnd { offset: u64, len: u64, size: u64 },
+    PastEnd {
+        offset: u64,
+        len: u64,
+        size: u64,
+    },
     /// The request is larger than [`MAX_READ`].
     TooLarge(u64),
     Io(std::io::Error),
@@ -54,7 +58,8 @@ pub trait BlockSource {
             _ => return Err(ReadError::PastEnd { offset, len, size }),
         }
         let mut buf = vec![0u8; len as usize];
-        self.read_exact_at(&mut buf, offset).map_err(ReadError::Io)?;
+        self.read_exact_at(&mut buf, offset)
+            .map_err(ReadError::Io)?;
         Ok(buf)
     }
 }
@@ -113,8 +118,17 @@ mod tests {
         let data = [1u8; 1024];
         let src = MemSource(&data);
         assert!(src.read_vec(512, 512).is_ok());
-        assert!(matches!(src.read_vec(513, 512), Err(ReadError::PastEnd { .. })));
-        assert!(matches!(src.read_vec(u64::MAX, 2), Err(ReadError::PastEnd { .. })));
-        assert!(matches!(src.read_vec(0, MAX_READ + 1), Err(ReadError::TooLarge(_))));
+        assert!(matches!(
+            src.read_vec(513, 512),
+            Err(ReadError::PastEnd { .. })
+        ));
+        assert!(matches!(
+            src.read_vec(u64::MAX, 2),
+            Err(ReadError::PastEnd { .. })
+        ));
+        assert!(matches!(
+            src.read_vec(0, MAX_READ + 1),
+            Err(ReadError::TooLarge(_))
+        ));
     }
 }

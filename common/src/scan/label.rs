@@ -56,15 +56,28 @@ pub enum LabelError {
     /// No `LABELONE` sector among the first four.
     NotFound,
     /// A `LABELONE` sector names another sector than the one it sits in.
-    WrongSector { found_at: u64, claims: u64 },
+    WrongSector {
+        found_at: u64,
+        claims: u64,
+    },
     /// A `LABELONE` sector whose CRC does not match.
-    BadChecksum { sector: u64, stored: u32, computed: u32 },
+    BadChecksum {
+        sector: u64,
+        stored: u32,
+        computed: u32,
+    },
     /// A label of another type than `LVM2 001`.
-    UnknownType { sector: u64 },
+    UnknownType {
+        sector: u64,
+    },
     /// `offset_xl` puts the pv_header (partly) outside the label sector.
-    HeaderOffset { offset: u32 },
+    HeaderOffset {
+        offset: u32,
+    },
     /// A disk_locn list runs to the end of the sector without its zero terminator.
-    Unterminated { list: &'static str },
+    Unterminated {
+        list: &'static str,
+    },
     /// The pv_header extension does not fit in the label sector.
     ExtensionPastSector,
     /// The PV UUID has characters outside `[0-9a-zA-Z!#]`.
@@ -161,12 +174,19 @@ pub fn find_label_in(head: &[u8]) -> Result<Label, LabelError> {
 fn check_label_sector(index: u64, sector: &[u8]) -> Result<(), LabelError> {
     let claims = le_u64(sector, 8).unwrap_or(u64::MAX);
     if claims != index {
-        return Err(LabelError::WrongSector { found_at: index, claims });
+        return Err(LabelError::WrongSector {
+            found_at: index,
+            claims,
+        });
     }
     let stored = le_u32(sector, 16).unwrap_or(0);
     let computed = calc_crc(INITIAL_CRC, &sector[20..]);
     if stored != computed {
-        return Err(LabelError::BadChecksum { sector: index, stored, computed });
+        return Err(LabelError::BadChecksum {
+            sector: index,
+            stored,
+            computed,
+        });
     }
     if &sector[24..32] != LABEL_TYPE {
         return Err(LabelError::UnknownType { sector: index });
@@ -244,7 +264,10 @@ pub fn encode_label_sector(sector_no: u64, pv: &PvHeader) -> Vec<u8> {
     body.extend_from_slice(&id);
     body.extend_from_slice(&pv.device_size.to_le_bytes());
     let list = |areas: &[DiskLocn], body: &mut Vec<u8>| {
-        for a in areas.iter().chain(std::iter::once(&DiskLocn { offset: 0, size: 0 })) {
+        for a in areas
+            .iter()
+            .chain(std::iter::once(&DiskLocn { offset: 0, size: 0 }))
+        {
             body.extend_from_slice(&a.offset.to_le_bytes());
             body.extend_from_slice(&a.size.to_le_bytes());
         }
@@ -278,8 +301,14 @@ mod tests {
         PvHeader {
             pvid: "fQvILRuA8coAfpzufGo2gQE2LNKJgIoP".into(),
             device_size: 64 << 20,
-            data_areas: vec![DiskLocn { offset: 1 << 20, size: 0 }],
-            metadata_areas: vec![DiskLocn { offset: 4096, size: 1_044_480 }],
+            data_areas: vec![DiskLocn {
+                offset: 1 << 20,
+                size: 0,
+            }],
+            metadata_areas: vec![DiskLocn {
+                offset: 4096,
+                size: 1_044_480,
+            }],
             ext_version: 2,
             ext_flags: PV_EXT_USED,
             bootloader_areas: vec![],
@@ -303,9 +332,15 @@ mod tests {
     #[test]
     fn bootloader_areas_are_read_with_extension() {
         let mut pv = typical();
-        pv.bootloader_areas = vec![DiskLocn { offset: 1 << 20, size: 1 << 20 }];
+        pv.bootloader_areas = vec![DiskLocn {
+            offset: 1 << 20,
+            size: 1 << 20,
+        }];
         let img = image_with(encode_label_sector(1, &pv), 1);
-        assert_eq!(find_label_in(&img[..2048]).unwrap().pv.bootloader_areas, pv.bootloader_areas);
+        assert_eq!(
+            find_label_in(&img[..2048]).unwrap().pv.bootloader_areas,
+            pv.bootloader_areas
+        );
     }
 
     #[test]
@@ -313,7 +348,10 @@ mod tests {
         let mut s = encode_label_sector(1, &typical());
         s[100] ^= 1;
         let img = image_with(s, 1);
-        assert!(matches!(find_label_in(&img[..2048]), Err(LabelError::BadChecksum { sector: 1, .. })));
+        assert!(matches!(
+            find_label_in(&img[..2048]),
+            Err(LabelError::BadChecksum { sector: 1, .. })
+        ));
     }
 
     #[test]
@@ -321,14 +359,23 @@ mod tests {
         let img = image_with(encode_label_sector(2, &typical()), 1);
         assert!(matches!(
             find_label_in(&img[..2048]),
-            Err(LabelError::WrongSector { found_at: 1, claims: 2 })
+            Err(LabelError::WrongSector {
+                found_at: 1,
+                claims: 2
+            })
         ));
     }
 
     #[test]
     fn no_label_is_not_found() {
-        assert!(matches!(find_label_in(&[0u8; 2048]), Err(LabelError::NotFound)));
-        assert!(matches!(find_label_in(&[0u8; 100]), Err(LabelError::NotFound)));
+        assert!(matches!(
+            find_label_in(&[0u8; 2048]),
+            Err(LabelError::NotFound)
+        ));
+        assert!(matches!(
+            find_label_in(&[0u8; 100]),
+            Err(LabelError::NotFound)
+        ));
     }
 
     #[test]
@@ -339,7 +386,10 @@ mod tests {
             reseal_label_sector(&mut s);
             let img = image_with(s, 1);
             assert!(
-                matches!(find_label_in(&img[..2048]), Err(LabelError::HeaderOffset { .. })),
+                matches!(
+                    find_label_in(&img[..2048]),
+                    Err(LabelError::HeaderOffset { .. })
+                ),
                 "offset {off}"
             );
         }
@@ -354,7 +404,10 @@ mod tests {
         }
         reseal_label_sector(&mut s);
         let img = image_with(s, 1);
-        assert!(matches!(find_label_in(&img[..2048]), Err(LabelError::Unterminated { .. })));
+        assert!(matches!(
+            find_label_in(&img[..2048]),
+            Err(LabelError::Unterminated { .. })
+        ));
     }
 
     #[test]
@@ -376,7 +429,10 @@ mod tests {
         let mut pv = typical();
         pv.pvid = "fQvILR-uA8coAfpzufGo2gQE2LNKJgIo".into();
         let img = image_with(encode_label_sector(1, &pv), 1);
-        assert!(matches!(find_label_in(&img[..2048]), Err(LabelError::BadPvid)));
+        assert!(matches!(
+            find_label_in(&img[..2048]),
+            Err(LabelError::BadPvid)
+        ));
     }
 
     #[test]

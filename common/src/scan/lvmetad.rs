@@ -26,7 +26,11 @@ pub const REASON_DUPLICATES: &str = "DUPLICATES";
 pub enum FeedError {
     Client(ClientError),
     /// lvmetad answered with something other than OK.
-    Refused { request: String, response: String, reason: String },
+    Refused {
+        request: String,
+        response: String,
+        reason: String,
+    },
     /// Another command kept the update token for longer than the wait time.
     UpdateBusy(u64),
     /// Another command took over our update.
@@ -37,11 +41,18 @@ impl fmt::Display for FeedError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             FeedError::Client(e) => write!(f, "lvmetad: {e}"),
-            FeedError::Refused { request, response, reason } => {
+            FeedError::Refused {
+                request,
+                response,
+                reason,
+            } => {
                 write!(f, "lvmetad refused {request}: {response}: {reason}")
             }
             FeedError::UpdateBusy(s) => {
-                write!(f, "another command is updating lvmetad; gave up after {s} s")
+                write!(
+                    f,
+                    "another command is updating lvmetad; gave up after {s} s"
+                )
             }
             FeedError::UpdateRaced => write!(f, "another command took over the lvmetad update"),
         }
@@ -95,7 +106,10 @@ pub fn pvmeta_node(dev: &Device, pv: &ScannedPv) -> Node {
         for (i, a) in list.iter().enumerate() {
             c.push(Node::section(
                 format!("{prefix}{i}"),
-                vec![Node::value("offset", a.offset as i64), Node::value("size", a.size as i64)],
+                vec![
+                    Node::value("offset", a.offset as i64),
+                    Node::value("size", a.size as i64),
+                ],
             ));
         }
     }
@@ -128,7 +142,10 @@ pub fn find_duplicates(scans: &[(Device, ScannedPv)]) -> BTreeMap<String, Vec<us
 pub fn preferred_duplicate(scans: &[(Device, ScannedPv)], idx: &[usize]) -> usize {
     let hinted = idx.iter().copied().find(|&i| {
         let (dev, pv) = &scans[i];
-        pv.vg.as_ref().and_then(|vg| vg.pv_by_id(&pv.label.pv.pvid)).and_then(|p| p.device_hint.as_deref())
+        pv.vg
+            .as_ref()
+            .and_then(|vg| vg.pv_by_id(&pv.label.pv.pvid))
+            .and_then(|p| p.device_hint.as_deref())
             == Some(dev.path.to_string_lossy().as_ref())
     });
     hinted.unwrap_or(idx[0])
@@ -173,7 +190,12 @@ impl Lvmetad {
     }
 
     /// Send `name` with the envelope of §4.2 (`token` overridable, e.g. "skip").
-    pub fn request(&mut self, name: &str, token: Option<&str>, body: Vec<Node>) -> Result<Tree, FeedError> {
+    pub fn request(
+        &mut self,
+        name: &str,
+        token: Option<&str>,
+        body: Vec<Node>,
+    ) -> Result<Tree, FeedError> {
         let mut req = Tree::new()
             .with("request", name)
             .with("token", token.unwrap_or(&self.token).to_owned())
@@ -202,7 +224,10 @@ impl Lvmetad {
             token: r.find_str_allow_empty("token").unwrap_or("none").into(),
             global_disable: r.find_int("global_disable").unwrap_or(0) == 1,
             global_invalid: r.find_int("global_invalid").unwrap_or(0) == 1,
-            disable_reason: r.find_str_allow_empty("disable_reason").unwrap_or("").into(),
+            disable_reason: r
+                .find_str_allow_empty("disable_reason")
+                .unwrap_or("")
+                .into(),
             daemon_pid: r.find_int("daemon_pid").unwrap_or(0),
         })
     }
@@ -210,7 +235,10 @@ impl Lvmetad {
     /// `set_global_info global_disable=1 disable_reason=...` or `global_disable=0`.
     pub fn set_disabled(&mut self, reason: Option<&str>) -> Result<(), FeedError> {
         let body = match reason {
-            Some(r) => vec![Node::value("global_disable", 1), Node::value("disable_reason", r)],
+            Some(r) => vec![
+                Node::value("global_disable", 1),
+                Node::value("disable_reason", r),
+            ],
             None => vec![Node::value("global_disable", 0)],
         };
         let r = self.request("set_global_info", Some("skip"), body)?;
@@ -233,7 +261,9 @@ impl Lvmetad {
                     return Ok(());
                 }
                 Some("token_updating") if Instant::now() < deadline => {
-                    std::thread::sleep(Duration::from_millis(1000 + u64::from(std::process::id() % 1000)));
+                    std::thread::sleep(Duration::from_millis(
+                        1000 + u64::from(std::process::id() % 1000),
+                    ));
                 }
                 Some("token_updating") => return Err(FeedError::UpdateBusy(self.wait)),
                 _ => return Self::expect_ok("token_update", &r),
@@ -293,7 +323,10 @@ impl Lvmetad {
         }
         self.end_update()?;
         for (pvid, idx) in &dups {
-            let paths = idx.iter().map(|&i| scans[i].0.path.display().to_string()).collect();
+            let paths = idx
+                .iter()
+                .map(|&i| scans[i].0.path.display().to_string())
+                .collect();
             sum.duplicates.insert(dashed_uuid(pvid), paths);
         }
         if !dups.is_empty() {
@@ -336,9 +369,10 @@ impl Lvmetad {
                         sum.pv_found += 1;
                         check_seqno(&pv, &reply, &mut sum.warnings);
                     }
-                    Err(FeedError::Refused { reason, .. }) => sum
-                        .warnings
-                        .push(format!("{}: lvmetad refused the PV: {reason}", dev.path.display())),
+                    Err(FeedError::Refused { reason, .. }) => sum.warnings.push(format!(
+                        "{}: lvmetad refused the PV: {reason}",
+                        dev.path.display()
+                    )),
                     Err(e) => return Err(e),
                 },
                 Err(_) => {
@@ -358,13 +392,20 @@ fn check_seqno(pv: &ScannedPv, reply: &Tree, warnings: &mut Vec<String>) {
         let after = reply.find_int("seqno_after").unwrap_or(-1);
         let before = reply.find_int("seqno_before").unwrap_or(-1);
         if after != vg.seqno as i64 || after != before {
-            warnings.push(format!("WARNING: Inconsistent metadata found for VG {}", vg.name));
+            warnings.push(format!(
+                "WARNING: Inconsistent metadata found for VG {}",
+                vg.name
+            ));
         }
     }
 }
 
 /// Scan devices, keeping the PVs and collecting non-"no label" errors as warnings.
-pub fn scan_found_pvs(devs: &[Device], workers: usize, warnings: &mut Vec<String>) -> Vec<(Device, ScannedPv)> {
+pub fn scan_found_pvs(
+    devs: &[Device],
+    workers: usize,
+    warnings: &mut Vec<String>,
+) -> Vec<(Device, ScannedPv)> {
     let mut out = Vec::new();
     for (dev, r) in devs.iter().zip(scan_devices(devs, workers)) {
         match r {
@@ -390,7 +431,12 @@ mod tests {
     use std::path::PathBuf;
 
     fn dev(path: &str, devno: u64) -> Device {
-        Device { path: PathBuf::from(path), aliases: vec![path.into()], devno, kind: DeviceKind::Block }
+        Device {
+            path: PathBuf::from(path),
+            aliases: vec![path.into()],
+            devno,
+            kind: DeviceKind::Block,
+        }
     }
 
     #[test]
@@ -404,18 +450,40 @@ mod tests {
         let pvmeta: Vec<&str> = body[0].children().iter().map(|n| n.key.as_str()).collect();
         assert_eq!(
             pvmeta,
-            ["device", "dev_size", "format", "label_sector", "id", "ext_version", "ext_flags", "mda0", "da0"]
+            [
+                "device",
+                "dev_size",
+                "format",
+                "label_sector",
+                "id",
+                "ext_version",
+                "ext_flags",
+                "mda0",
+                "da0"
+            ]
         );
         assert_eq!(body[0].find_int("device"), Some(1792));
-        assert_eq!(body[0].find_str("id"), Some("fQvILR-uA8c-oAfp-zufG-o2gQ-E2LN-KJgIoP"));
+        assert_eq!(
+            body[0].find_str("id"),
+            Some("fQvILR-uA8c-oAfp-zufG-o2gQ-E2LN-KJgIoP")
+        );
         assert_eq!(body[0].find_int("label_sector"), Some(1));
         assert_eq!(body[0].find_int("ext_flags"), Some(1));
         assert_eq!(body[0].find_int("mda0/start"), Some(4096));
         assert_eq!(body[0].find_int("mda0/ignore"), Some(0));
         assert_eq!(body[0].find_int("da0/offset"), Some(1 << 20));
-        assert_eq!(body[1].get_value().and_then(|v| v.first()).and_then(|s| s.as_str()), Some("vg0"));
+        assert_eq!(
+            body[1]
+                .get_value()
+                .and_then(|v| v.first())
+                .and_then(|s| s.as_str()),
+            Some("vg0")
+        );
         assert_eq!(body[2].find_int("seqno"), Some(3));
-        assert_eq!(body[2].find_str("id"), Some("Ab1234-abcd-abcd-abcd-abcd-abcd-abcdef"));
+        assert_eq!(
+            body[2].find_str("id"),
+            Some("Ab1234-abcd-abcd-abcd-abcd-abcd-abcdef")
+        );
     }
 
     #[test]
@@ -432,13 +500,20 @@ mod tests {
         let other = pv_image("zzvILRuA8coAfpzufGo2gQE2LNKJgIoP", None, false);
         let scans = vec![
             (dev("/dev/loop9", 1801), scan_pv(&MemSource(&img)).unwrap()),
-            (dev("/dev/loop5", 1797), scan_pv(&MemSource(&other)).unwrap()),
+            (
+                dev("/dev/loop5", 1797),
+                scan_pv(&MemSource(&other)).unwrap(),
+            ),
             (dev("/dev/loop0", 1792), scan_pv(&MemSource(&img)).unwrap()),
         ];
         let d = find_duplicates(&scans);
         assert_eq!(d.len(), 1);
         let idx = &d["fQvILRuA8coAfpzufGo2gQE2LNKJgIoP"];
         assert_eq!(idx, &vec![0, 2]);
-        assert_eq!(preferred_duplicate(&scans, idx), 2, "the VG names /dev/loop0 for pv0");
+        assert_eq!(
+            preferred_duplicate(&scans, idx),
+            2,
+            "the VG names /dev/loop0 for pv0"
+        );
     }
 }

@@ -10,7 +10,8 @@ use super::label::{DiskLocn, SECTOR_SIZE};
 use std::fmt;
 
 /// `FMTT_MAGIC`.
-pub const MDA_MAGIC: &[u8; 16] = b"\x20\x4c\x56\x4d\x32\x20\x78\x5b\x35\x41\x25\x72\x30\x4e\x2a\x3e";
+pub const MDA_MAGIC: &[u8; 16] =
+    b"\x20\x4c\x56\x4d\x32\x20\x78\x5b\x35\x41\x25\x72\x30\x4e\x2a\x3e";
 /// `FMTT_VERSION`.
 pub const MDA_VERSION: u32 = 1;
 /// `raw_locn.flags` bit: the mda is ignored (`--metadataignore`).
@@ -54,7 +55,11 @@ impl MdaHeader {
         if self.committed.offset == 0 {
             return (usable / 2) >> 9;
         }
-        let used = self.committed.size.div_ceil(SECTOR_SIZE).saturating_mul(2 * SECTOR_SIZE);
+        let used = self
+            .committed
+            .size
+            .div_ceil(SECTOR_SIZE)
+            .saturating_mul(2 * SECTOR_SIZE);
         if used >= usable {
             0
         } else {
@@ -66,19 +71,35 @@ impl MdaHeader {
 /// Why an mda or its text cannot be used.
 #[derive(Debug)]
 pub enum MdaError {
-    BadHeaderChecksum { stored: u32, computed: u32 },
+    BadHeaderChecksum {
+        stored: u32,
+        computed: u32,
+    },
     BadMagic,
     BadVersion(u32),
     /// The header's `start` is not where the pv_header says the mda is.
-    WrongStart { expected: u64, found: u64 },
+    WrongStart {
+        expected: u64,
+        found: u64,
+    },
     /// The area is too small to hold a header and any text (sizes 0, 1, ... 512).
     TooSmall(u64),
     /// The header claims a larger area than the pv_header or the device allow.
-    SizeMismatch { header: u64, limit: u64 },
+    SizeMismatch {
+        header: u64,
+        limit: u64,
+    },
     /// The committed text's location is impossible.
-    BadLocation { offset: u64, size: u64, reason: &'static str },
+    BadLocation {
+        offset: u64,
+        size: u64,
+        reason: &'static str,
+    },
     /// The text checksum does not match `raw_locn.checksum`.
-    BadTextChecksum { stored: u32, computed: u32 },
+    BadTextChecksum {
+        stored: u32,
+        computed: u32,
+    },
     /// The text does not start with a valid VG name.
     BadVgName,
     Read(ReadError),
@@ -100,7 +121,11 @@ impl fmt::Display for MdaError {
             MdaError::SizeMismatch { header, limit } => {
                 write!(f, "mda size {header} exceeds the {limit} bytes available")
             }
-            MdaError::BadLocation { offset, size, reason } => {
+            MdaError::BadLocation {
+                offset,
+                size,
+                reason,
+            } => {
                 write!(f, "metadata location offset {offset} size {size}: {reason}")
             }
             MdaError::BadTextChecksum { stored, computed } => write!(
@@ -130,7 +155,10 @@ pub fn read_mda_header(src: &dyn BlockSource, locn: DiskLocn) -> Result<MdaHeade
     let dev_room = src.size().saturating_sub(locn.offset);
     let limit = limit.min(dev_room);
     if h.size > limit {
-        return Err(MdaError::SizeMismatch { header: h.size, limit });
+        return Err(MdaError::SizeMismatch {
+            header: h.size,
+            limit,
+        });
     }
     Ok(h)
 }
@@ -155,14 +183,21 @@ pub fn parse_mda_header(sector: &[u8], at: u64) -> Result<MdaHeader, MdaError> {
     }
     let start = le_u64(sector, 24).unwrap_or(0);
     if start != at {
-        return Err(MdaError::WrongStart { expected: at, found: start });
+        return Err(MdaError::WrongStart {
+            expected: at,
+            found: start,
+        });
     }
     let size = le_u64(sector, 32).unwrap_or(0);
     if size <= SECTOR_SIZE {
         return Err(MdaError::TooSmall(size));
     }
     let committed = raw_locn(sector, 0).unwrap_or_default();
-    Ok(MdaHeader { start, size, committed })
+    Ok(MdaHeader {
+        start,
+        size,
+        committed,
+    })
 }
 
 fn raw_locn(sector: &[u8], slot: usize) -> Option<RawLocn> {
@@ -178,7 +213,13 @@ fn raw_locn(sector: &[u8], slot: usize) -> Option<RawLocn> {
 /// Where the committed text lies: one or two `(absolute offset, length)` pieces.
 pub fn text_pieces(h: &MdaHeader) -> Result<Vec<(u64, u64)>, MdaError> {
     let RawLocn { offset, size, .. } = h.committed;
-    let bad = |reason| Err(MdaError::BadLocation { offset, size, reason });
+    let bad = |reason| {
+        Err(MdaError::BadLocation {
+            offset,
+            size,
+            reason,
+        })
+    };
     if size == 0 {
         return bad("empty metadata");
     }
@@ -202,7 +243,10 @@ pub fn text_pieces(h: &MdaHeader) -> Result<Vec<(u64, u64)>, MdaError> {
     if wrap > offset - SECTOR_SIZE {
         return bad("too large for the circular buffer");
     }
-    Ok(vec![(h.start + offset, size - wrap), (h.start + SECTOR_SIZE, wrap)])
+    Ok(vec![
+        (h.start + offset, size - wrap),
+        (h.start + SECTOR_SIZE, wrap),
+    ])
 }
 
 /// Read the committed metadata text of a validated mda and check its CRC and leading VG name.
@@ -222,7 +266,10 @@ pub fn read_committed_text(
         text.extend_from_slice(&part);
     }
     if crc != h.committed.checksum {
-        return Err(MdaError::BadTextChecksum { stored: h.committed.checksum, computed: crc });
+        return Err(MdaError::BadTextChecksum {
+            stored: h.committed.checksum,
+            computed: crc,
+        });
     }
     if leading_vg_name(&text).is_none() {
         return Err(MdaError::BadVgName);
@@ -233,7 +280,9 @@ pub fn read_committed_text(
 /// The VG name the text starts with (up to 128 bytes, ended by whitespace or `{`), if valid.
 pub fn leading_vg_name(text: &[u8]) -> Option<&str> {
     let head = &text[..text.len().min(128)];
-    let end = head.iter().position(|&c| c.is_ascii_whitespace() || c == b'{')?;
+    let end = head
+        .iter()
+        .position(|&c| c.is_ascii_whitespace() || c == b'{')?;
     let name = std::str::from_utf8(&head[..end]).ok()?;
     valid_vg_name(name).then_some(name)
 }
@@ -286,10 +335,22 @@ mod tests {
             img[(START + rel) as usize] = b;
             crc = calc_crc(crc, &[b]);
         }
-        let slot = RawLocn { offset, size: text.len() as u64, checksum: crc, flags: 0 };
+        let slot = RawLocn {
+            offset,
+            size: text.len() as u64,
+            checksum: crc,
+            flags: 0,
+        };
         let hdr = encode_mda_header(START, SIZE, slot);
         img[START as usize..START as usize + 512].copy_from_slice(&hdr);
-        let h = read_mda_header(&MemSource(&img), DiskLocn { offset: START, size: SIZE }).unwrap();
+        let h = read_mda_header(
+            &MemSource(&img),
+            DiskLocn {
+                offset: START,
+                size: SIZE,
+            },
+        )
+        .unwrap();
         (img, h)
     }
 
@@ -326,7 +387,10 @@ mod tests {
         let good = encode_mda_header(START, SIZE, RawLocn::default());
         let mut s = good.clone();
         s[100] = 1;
-        assert!(matches!(parse_mda_header(&s, START), Err(MdaError::BadHeaderChecksum { .. })));
+        assert!(matches!(
+            parse_mda_header(&s, START),
+            Err(MdaError::BadHeaderChecksum { .. })
+        ));
         let reseal = |mut s: Vec<u8>| {
             let crc = calc_crc(INITIAL_CRC, &s[4..]);
             s[..4].copy_from_slice(&crc.to_le_bytes());
@@ -334,18 +398,30 @@ mod tests {
         };
         let mut s = good.clone();
         s[5] = b'X';
-        assert!(matches!(parse_mda_header(&reseal(s), START), Err(MdaError::BadMagic)));
+        assert!(matches!(
+            parse_mda_header(&reseal(s), START),
+            Err(MdaError::BadMagic)
+        ));
         let mut s = good.clone();
         s[20] = 2;
-        assert!(matches!(parse_mda_header(&reseal(s), START), Err(MdaError::BadVersion(2))));
-        assert!(matches!(parse_mda_header(&good, 8192), Err(MdaError::WrongStart { .. })));
+        assert!(matches!(
+            parse_mda_header(&reseal(s), START),
+            Err(MdaError::BadVersion(2))
+        ));
+        assert!(matches!(
+            parse_mda_header(&good, 8192),
+            Err(MdaError::WrongStart { .. })
+        ));
     }
 
     #[test]
     fn mda_size_0_or_1_is_refused() {
         for size in [0u64, 1, 512] {
             let s = encode_mda_header(START, size, RawLocn::default());
-            assert!(matches!(parse_mda_header(&s, START), Err(MdaError::TooSmall(_))), "{size}");
+            assert!(
+                matches!(parse_mda_header(&s, START), Err(MdaError::TooSmall(_))),
+                "{size}"
+            );
         }
     }
 
@@ -354,11 +430,23 @@ mod tests {
         let mut img = vec![0u8; 16384];
         let s = encode_mda_header(START, 1 << 30, RawLocn::default());
         img[4096..4608].copy_from_slice(&s);
-        let r = read_mda_header(&MemSource(&img), DiskLocn { offset: START, size: 0 });
+        let r = read_mda_header(
+            &MemSource(&img),
+            DiskLocn {
+                offset: START,
+                size: 0,
+            },
+        );
         assert!(matches!(r, Err(MdaError::SizeMismatch { .. })));
         let s = encode_mda_header(START, 8192, RawLocn::default());
         img[4096..4608].copy_from_slice(&s);
-        let r = read_mda_header(&MemSource(&img), DiskLocn { offset: START, size: 4096 });
+        let r = read_mda_header(
+            &MemSource(&img),
+            DiskLocn {
+                offset: START,
+                size: 4096,
+            },
+        );
         assert!(matches!(r, Err(MdaError::SizeMismatch { .. })));
     }
 
@@ -366,7 +454,12 @@ mod tests {
         let h = MdaHeader {
             start: START,
             size: SIZE,
-            committed: RawLocn { offset, size, checksum: 0, flags: 0 },
+            committed: RawLocn {
+                offset,
+                size,
+                checksum: 0,
+                flags: 0,
+            },
         };
         matches!(text_pieces(&h), Err(MdaError::BadLocation { .. }))
     }
@@ -379,15 +472,41 @@ mod tests {
         assert!(locn_error(100, 10), "offset inside header");
         assert!(locn_error(512, SIZE), "size larger than the buffer");
         assert!(locn_error(1024, 0), "empty");
-        assert!(locn_error(1024, SIZE - 600), "wrap overlaps itself");
+        assert!(
+            locn_error(1024, SIZE - 511),
+            "one byte more than the buffer"
+        );
         assert!(!locn_error(SIZE - 512, 1024), "a sane wrap");
+        let h = MdaHeader {
+            start: START,
+            size: SIZE,
+            committed: RawLocn {
+                offset: SIZE - 512,
+                size: 1024,
+                checksum: 0,
+                flags: 0,
+            },
+        };
+        assert_eq!(
+            text_pieces(&h).unwrap(),
+            vec![(START + SIZE - 512, 512), (START + 512, 512)]
+        );
     }
 
     #[test]
     fn free_sectors_follow_lvm2() {
-        let mut h = MdaHeader { start: 4096, size: 1_044_480, committed: RawLocn::default() };
+        let mut h = MdaHeader {
+            start: 4096,
+            size: 1_044_480,
+            committed: RawLocn::default(),
+        };
         assert_eq!(h.free_sectors(), ((1_044_480 - 512) / 2) >> 9);
-        h.committed = RawLocn { offset: 512, size: 1000, checksum: 0, flags: 0 };
+        h.committed = RawLocn {
+            offset: 512,
+            size: 1000,
+            checksum: 0,
+            flags: 0,
+        };
         assert_eq!(h.free_sectors(), ((1_044_480 - 512 - 2048) / 2) >> 9);
         h.size = 2048;
         assert_eq!(h.free_sectors(), 0);

@@ -68,6 +68,17 @@ pub struct Segment {
     pub area_kind: Option<String>,
 }
 
+impl Segment {
+    /// The type as `lvs` reports it: a one-stripe `striped` segment is `linear`.
+    pub fn report_type(&self) -> String {
+        if self.seg_type == "striped" && self.stripe_count == Some(1) {
+            "linear".into()
+        } else {
+            self.seg_type.clone()
+        }
+    }
+}
+
 impl VolumeGroup {
     /// Extents of all PVs.
     pub fn extent_count(&self) -> u64 {
@@ -97,12 +108,16 @@ impl VolumeGroup {
     /// The VG entry for a PV UUID (dashed or not).
     pub fn pv_by_id(&self, pvid: &str) -> Option<&VgPv> {
         let bare: String = pvid.chars().filter(|&c| c != '-').collect();
-        self.pvs.iter().find(|p| p.id.chars().filter(|&c| c != '-').eq(bare.chars()))
+        self.pvs
+            .iter()
+            .find(|p| p.id.chars().filter(|&c| c != '-').eq(bare.chars()))
     }
 
     /// Whether an LV is visible (shown by plain `lvs`).
     pub fn visible_lvs(&self) -> impl Iterator<Item = &LogicalVolume> {
-        self.lvs.iter().filter(|lv| lv.status.iter().any(|s| s == "VISIBLE"))
+        self.lvs
+            .iter()
+            .filter(|lv| lv.status.iter().any(|s| s == "VISIBLE"))
     }
 }
 
@@ -136,10 +151,17 @@ pub fn parse_vg_text(text: &[u8]) -> Result<VolumeGroup, MetadataError> {
 
 /// The VG is the first top-level section (the rest are `contents`, `version`, ... values).
 pub fn vg_from_tree(tree: &Tree) -> Result<VolumeGroup, MetadataError> {
-    let section = tree.nodes.iter().find(|n| n.is_section()).ok_or(MetadataError::NoVgSection)?;
+    let section = tree
+        .nodes
+        .iter()
+        .find(|n| n.is_section())
+        .ok_or(MetadataError::NoVgSection)?;
     let name = section.key.clone();
     let missing = |what: &str| MetadataError::Missing(format!("{name}/{what}"));
-    let id = section.find_str("id").ok_or_else(|| missing("id"))?.to_owned();
+    let id = section
+        .find_str("id")
+        .ok_or_else(|| missing("id"))?
+        .to_owned();
     let seqno = uint(section, "seqno").ok_or_else(|| missing("seqno"))?;
     let extent_size = uint(section, "extent_size").ok_or_else(|| missing("extent_size"))?;
     let mut pvs = Vec::new();
@@ -185,16 +207,28 @@ pub fn vg_from_tree(tree: &Tree) -> Result<VolumeGroup, MetadataError> {
 fn lv_from_node(vg: &str, lv: &Node) -> Result<LogicalVolume, MetadataError> {
     let miss = |what: &str| MetadataError::Missing(format!("{vg}/{}/{what}", lv.key));
     let mut segments = Vec::new();
-    for seg in lv.children().iter().filter(|n| n.is_section() && n.key.starts_with("segment")) {
-        let smiss = |what: &str| MetadataError::Missing(format!("{vg}/{}/{}/{what}", lv.key, seg.key));
+    for seg in lv
+        .children()
+        .iter()
+        .filter(|n| n.is_section() && n.key.starts_with("segment"))
+    {
+        let smiss =
+            |what: &str| MetadataError::Missing(format!("{vg}/{}/{}/{what}", lv.key, seg.key));
         let (area_kind, areas) = ["stripes", "mirrors", "raids"]
             .iter()
-            .find_map(|k| seg.find(k).and_then(Node::get_value).map(|v| (Some(k.to_string()), areas(v))))
+            .find_map(|k| {
+                seg.find(k)
+                    .and_then(Node::get_value)
+                    .map(|v| (Some(k.to_string()), areas(v)))
+            })
             .unwrap_or((None, Vec::new()));
         segments.push(Segment {
             start_extent: uint(seg, "start_extent").ok_or_else(|| smiss("start_extent"))?,
             extent_count: uint(seg, "extent_count").ok_or_else(|| smiss("extent_count"))?,
-            seg_type: seg.find_str("type").ok_or_else(|| smiss("type"))?.to_owned(),
+            seg_type: seg
+                .find_str("type")
+                .ok_or_else(|| smiss("type"))?
+                .to_owned(),
             stripe_count: uint(seg, "stripe_count"),
             stripe_size: uint(seg, "stripe_size"),
             areas,
@@ -233,13 +267,17 @@ fn uint(n: &Node, path: &str) -> Option<u64> {
 
 fn strings(n: &Node, path: &str) -> Vec<String> {
     match n.find(path).map(|n| &n.body) {
-        Some(Body::Value(v)) => v.items().iter().filter_map(|s| s.as_str().map(str::to_owned)).collect(),
+        Some(Body::Value(v)) => v
+            .items()
+            .iter()
+            .filter_map(|s| s.as_str().map(str::to_owned))
+            .collect(),
         _ => Vec::new(),
     }
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
 
     pub(crate) const SAMPLE: &str = "vg0 {\nid = \"Ab1234-abcd-abcd-abcd-abcd-abcd-abcdef\"\nseqno = 3\nformat = \"lvm2\"\nstatus = [\"RESIZEABLE\", \"READ\", \"WRITE\"]\nflags = []\nextent_size = 8192\nmax_lv = 0\nmax_pv = 0\nmetadata_copies = 0\n\nphysical_volumes {\n\npv0 {\nid = \"fQvILR-uA8c-oAfp-zufG-o2gQ-E2LN-KJgIoP\"\ndevice = \"/dev/loop0\"\n\nstatus = [\"ALLOCATABLE\"]\nflags = []\ndev_size = 131072\npe_start = 2048\npe_count = 15\n}\n\npv1 {\nid = \"gQvILR-uA8c-oAfp-zufG-o2gQ-E2LN-KJgIoP\"\ndevice = \"/dev/loop1\"\n\nstatus = [\"ALLOCATABLE\"]\nflags = []\ndev_size = 131072\npe_start = 2048\npe_count = 15\n}\n}\n\nlogical_volumes {\n\nlv1 {\nid = \"xxxxxx-xxxx-xxxx-xxxx-xxxx-xxxx-xxxxxx\"\nstatus = [\"READ\", \"WRITE\", \"VISIBLE\"]\nflags = []\nsegment_count = 2\n\nsegment1 {\nstart_extent = 0\nextent_count = 4\n\ntype = \"striped\"\nstripe_count = 2\nstripe_size = 128\n\nstripes = [\n\"pv0\", 0,\n\"pv1\", 0\n]\n}\nsegment2 {\nstart_extent = 4\nextent_count = 3\n\ntype = \"striped\"\nstripe_count = 1\n\nstripes = [\n\"pv1\", 2\n]\n}\n}\n}\n\n}\n# Generated by LVM2\n\ncontents = \"Text Format Volume Group\"\nversion = 1\n\0";
@@ -253,7 +291,10 @@ mod tests {
         assert_eq!(vg.pvs.len(), 2);
         assert_eq!(vg.pvs[1].device_hint.as_deref(), Some("/dev/loop1"));
         assert_eq!(vg.lvs[0].segments.len(), 2);
-        assert_eq!(vg.lvs[0].segments[0].areas, vec![("pv0".into(), Some(0)), ("pv1".into(), Some(0))]);
+        assert_eq!(
+            vg.lvs[0].segments[0].areas,
+            vec![("pv0".into(), Some(0)), ("pv1".into(), Some(0))]
+        );
         assert_eq!(vg.extent_count(), 30);
         assert_eq!(vg.allocated_on("pv0"), 2);
         assert_eq!(vg.allocated_on("pv1"), 5);
@@ -264,7 +305,10 @@ mod tests {
     #[test]
     fn missing_seqno_is_an_error() {
         let t = SAMPLE.replace("seqno = 3\n", "");
-        assert!(matches!(parse_vg_text(t.as_bytes()), Err(MetadataError::Missing(_))));
+        assert!(matches!(
+            parse_vg_text(t.as_bytes()),
+            Err(MetadataError::Missing(_))
+        ));
     }
 
     #[test]

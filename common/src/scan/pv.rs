@@ -37,6 +37,8 @@ impl fmt::Display for AreaProblem {
 /// What one device holds.
 #[derive(Debug)]
 pub struct ScannedPv {
+    /// Size of the device in bytes.
+    pub size: u64,
     pub label: Label,
     pub mdas: Vec<MdaInfo>,
     /// The VG with the highest seqno among the non-ignored areas.
@@ -75,13 +77,23 @@ pub fn scan_pv(src: &dyn BlockSource) -> Result<ScannedPv, LabelError> {
                 Err(e) => problems.push(AreaProblem::Text(i, e)),
             }
         }
-        mdas.push(MdaInfo { locn, header: Some(header) });
+        mdas.push(MdaInfo {
+            locn,
+            header: Some(header),
+        });
     }
     let (vg_from, vg) = match best {
         Some((i, vg)) => (Some(i), Some(vg)),
         None => (None, None),
     };
-    Ok(ScannedPv { label, mdas, vg, vg_from, problems })
+    Ok(ScannedPv {
+        size: src.size(),
+        label,
+        mdas,
+        vg,
+        vg_from,
+        problems,
+    })
 }
 
 #[cfg(test)]
@@ -96,18 +108,27 @@ pub(crate) mod tests {
     pub(crate) fn pv_image(pvid: &str, text: Option<&[u8]>, ignored: bool) -> Vec<u8> {
         let size = 8u64 << 20;
         let mut img = vec![0u8; size as usize];
-        let mda = DiskLocn { offset: 4096, size: (1 << 20) - 4096 };
+        let mda = DiskLocn {
+            offset: 4096,
+            size: (1 << 20) - 4096,
+        };
         let pv = PvHeader {
             pvid: pvid.into(),
             device_size: size,
-            data_areas: vec![DiskLocn { offset: 1 << 20, size: 0 }],
+            data_areas: vec![DiskLocn {
+                offset: 1 << 20,
+                size: 0,
+            }],
             metadata_areas: vec![mda],
             ext_version: 2,
             ext_flags: if text.is_some() { PV_EXT_USED } else { 0 },
             bootloader_areas: vec![],
         };
         img[512..1024].copy_from_slice(&encode_label_sector(1, &pv));
-        let mut slot = RawLocn { flags: if ignored { 1 } else { 0 }, ..Default::default() };
+        let mut slot = RawLocn {
+            flags: if ignored { 1 } else { 0 },
+            ..Default::default()
+        };
         if let Some(t) = text {
             img[4096 + 512..4096 + 512 + t.len()].copy_from_slice(t);
             slot.offset = 512;
@@ -143,7 +164,10 @@ pub(crate) mod tests {
         img[4200] ^= 0xff;
         let pv = scan_pv(&MemSource(&img)).unwrap();
         assert!(pv.mdas[0].header.is_none());
-        assert!(matches!(pv.problems[0], AreaProblem::Header(0, MdaError::BadHeaderChecksum { .. })));
+        assert!(matches!(
+            pv.problems[0],
+            AreaProblem::Header(0, MdaError::BadHeaderChecksum { .. })
+        ));
     }
 
     #[test]
@@ -151,6 +175,9 @@ pub(crate) mod tests {
         let mut img = pv_image("fQvILRuA8coAfpzufGo2gQE2LNKJgIoP", None, false);
         img.truncate(4096 + 600);
         let pv = scan_pv(&MemSource(&img)).unwrap();
-        assert!(matches!(pv.problems[0], AreaProblem::Header(0, MdaError::SizeMismatch { .. })));
+        assert!(matches!(
+            pv.problems[0],
+            AreaProblem::Header(0, MdaError::SizeMismatch { .. })
+        ));
     }
 }

@@ -141,7 +141,9 @@ impl Parser<'_> {
     }
 
     fn term(&mut self) -> Result<Ast, RegexError> {
-        let Some(c) = self.peek() else { return Ok(Ast::Empty) };
+        let Some(c) = self.peek() else {
+            return Ok(Ast::Empty);
+        };
         self.i += 1;
         Ok(Ast::Set(match c {
             b'(' => {
@@ -243,7 +245,11 @@ impl Regex {
         if pattern.len() > MAX_PATTERN {
             return Err(RegexError::TooLong);
         }
-        let mut p = Parser { p: pattern.as_bytes(), i: 0, depth: 0 };
+        let mut p = Parser {
+            p: pattern.as_bytes(),
+            i: 0,
+            depth: 0,
+        };
         let ast = p.or_term()?;
         if p.i < p.p.len() {
             return Err(RegexError::UnexpectedParen);

@@ -44,9 +44,9 @@ fn bare(id: &str) -> String {
 
 impl Inventory {
     /// From a disk scan: the newest copy of each VG (by VG UUID) among all PVs.
-    pub fn from_scan(scans: &[(Device, ScannedPv, u64)]) -> Inventory {
+    pub fn from_scan(scans: &[(Device, ScannedPv)]) -> Inventory {
         let mut vgs: BTreeMap<String, VolumeGroup> = BTreeMap::new();
-        for (_, pv, _) in scans {
+        for (_, pv) in scans {
             if let Some(vg) = &pv.vg {
                 let keep = vgs.get(&vg.id).map_or(true, |old| vg.seqno > old.seqno);
                 if keep {
@@ -57,14 +57,14 @@ impl Inventory {
         let vgs: Vec<VolumeGroup> = vgs.into_values().collect();
         let rows = scans
             .iter()
-            .map(|(dev, pv, size)| {
+            .map(|(dev, pv)| {
                 let h = &pv.label.pv;
                 let mdas = pv.mdas.iter().filter(|m| m.header.is_some()).count();
                 let ba = h.bootloader_areas.first();
                 (
                     dev.path.display().to_string(),
                     h.pvid.clone(),
-                    *size,
+                    pv.size,
                     h.device_size,
                     mdas,
                     h.data_areas.first().map_or(0, |d| d.offset),
@@ -72,7 +72,10 @@ impl Inventory {
                 )
             })
             .collect::<Vec<_>>();
-        let mut inv = Inventory { vgs, ..Default::default() };
+        let mut inv = Inventory {
+            vgs,
+            ..Default::default()
+        };
         for (name, pvid, dev_size, label_size, mdas, pe_start, ba) in rows {
             inv.push_pv(name, &pvid, dev_size, label_size, mdas, pe_start, ba);
         }
@@ -80,8 +83,20 @@ impl Inventory {
     }
 
     #[allow(clippy::too_many_arguments)]
-    fn push_pv(&mut self, name: String, pvid: &str, dev_size: u64, label_size: u64, mdas: usize, pe_start: u64, ba: (u64, u64)) {
-        let found = self.vgs.iter().find_map(|vg| vg.pv_by_id(pvid).map(|p| (vg, p)));
+    fn push_pv(
+        &mut self,
+        name: String,
+        pvid: &str,
+        dev_size: u64,
+        label_size: u64,
+        mdas: usize,
+        pe_start: u64,
+        ba: (u64, u64),
+    ) {
+        let found = self
+            .vgs
+            .iter()
+            .find_map(|vg| vg.pv_by_id(pvid).map(|p| (vg, p)));
         let uuid = dashed_uuid(&bare(pvid));
         self.pv_names.insert(uuid.clone(), name.clone());
         let row = match found {
@@ -119,16 +134,28 @@ impl Inventory {
 
     /// From lvmetad's `pv_list` reply and the `vg_lookup` metadata of each VG.
     pub fn from_lvmetad(pv_list: &Tree, vgs: Vec<VolumeGroup>) -> Inventory {
-        let mut inv = Inventory { vgs, ..Default::default() };
-        let Some(list) = pv_list.find("physical_volumes") else { return inv };
+        let mut inv = Inventory {
+            vgs,
+            ..Default::default()
+        };
+        let Some(list) = pv_list.find("physical_volumes") else {
+            return inv;
+        };
         for pv in list.children() {
             let devno = pv.find_int("device").unwrap_or(0) as u64;
             let name = device_name(devno);
             let id = pv.find_str("id").unwrap_or(&pv.key).to_owned();
             let size = pv.find_int("dev_size").unwrap_or(0) as u64;
-            let mdas = pv.children().iter().filter(|n| n.key.starts_with("mda") && !n.children().is_empty()).count();
+            let mdas = pv
+                .children()
+                .iter()
+                .filter(|n| n.key.starts_with("mda") && !n.children().is_empty())
+                .count();
             let pe_start = pv.find_int("da0/offset").unwrap_or(0) as u64;
-            let ba = (pv.find_int("ba0/offset").unwrap_or(0) as u64, pv.find_int("ba0/size").unwrap_or(0) as u64);
+            let ba = (
+                pv.find_int("ba0/offset").unwrap_or(0) as u64,
+                pv.find_int("ba0/size").unwrap_or(0) as u64,
+            );
             inv.push_pv(name, &id, size, size, mdas, pe_start, ba);
         }
         inv.pvs.sort_by(|a, b| a.name.cmp(&b.name));
@@ -144,7 +171,12 @@ impl Inventory {
                     .pvs
                     .iter()
                     .find(|p| &p.key == name)
-                    .map(|p| self.pv_names.get(&p.id).cloned().unwrap_or_else(|| "[unknown]".into()))
+                    .map(|p| {
+                        self.pv_names
+                            .get(&p.id)
+                            .cloned()
+                            .unwrap_or_else(|| "[unknown]".into())
+                    })
                     .unwrap_or_else(|| name.clone());
                 format!("{shown}({})", pe.unwrap_or(0))
             })
@@ -165,12 +197,19 @@ impl Inventory {
                     "lvm2".into(),
                     format!("{}--", if p.allocatable { 'a' } else { '-' }),
                     human(p.pv_size),
-                    human(p.pv_size.saturating_sub(p.pe_alloc_count * extent_bytes(self, p))),
+                    human(
+                        p.pv_size
+                            .saturating_sub(p.pe_alloc_count * extent_bytes(self, p)),
+                    ),
                     p.uuid.clone(),
                 ]
             })
             .collect();
-        table(&mut out, &["PV", "VG", "Fmt", "Attr", "PSize", "PFree", "PV UUID"], &pv_rows);
+        table(
+            &mut out,
+            &["PV", "VG", "Fmt", "Attr", "PSize", "PFree", "PV UUID"],
+            &pv_rows,
+        );
         let vg_rows: Vec<Vec<String>> = self
             .vgs
             .iter()
@@ -188,16 +227,24 @@ impl Inventory {
             })
             .collect();
         out.push('\n');
-        table(&mut out, &["VG", "#PV", "#LV", "Seq", "VSize", "VFree", "VG UUID"], &vg_rows);
+        table(
+            &mut out,
+            &["VG", "#PV", "#LV", "Seq", "VSize", "VFree", "VG UUID"],
+            &vg_rows,
+        );
         let mut lv_rows = Vec::new();
         for vg in &self.vgs {
             for lv in &vg.lvs {
-                let name = if lv.status.iter().any(|s| s == "VISIBLE") { lv.name.clone() } else { format!("[{}]", lv.name) };
+                let name = if lv.status.iter().any(|s| s == "VISIBLE") {
+                    lv.name.clone()
+                } else {
+                    format!("[{}]", lv.name)
+                };
                 for seg in &lv.segments {
                     lv_rows.push(vec![
                         name.clone(),
                         vg.name.clone(),
-                        seg.seg_type.clone(),
+                        seg.report_type(),
                         seg.start_extent.to_string(),
                         seg.extent_count.to_string(),
                         self.devices(vg, &seg.areas),
@@ -206,7 +253,11 @@ impl Inventory {
             }
         }
         out.push('\n');
-        table(&mut out, &["LV", "VG", "Type", "Start", "Extents", "Devices"], &lv_rows);
+        table(
+            &mut out,
+            &["LV", "VG", "Type", "Start", "Extents", "Devices"],
+            &lv_rows,
+        );
         out
     }
 
@@ -259,7 +310,7 @@ impl Inventory {
                             "{{\"seg_start_pe\": {}, \"seg_size_pe\": {}, \"segtype\": {}, \"stripes\": {}, \"stripe_size\": {}, \"devices\": {}}}",
                             s.start_extent,
                             s.extent_count,
-                            js(&s.seg_type),
+                            js(&s.report_type()),
                             s.stripe_count.unwrap_or(s.areas.len() as u64),
                             s.stripe_size.unwrap_or(0) * SECTOR_SIZE,
                             js(&self.devices(vg, &s.areas))
@@ -306,14 +357,27 @@ pub fn device_name(devno: u64) -> String {
     let sys = format!("/sys/dev/block/{ma}:{mi}");
     std::fs::read_link(&sys)
         .ok()
-        .and_then(|p| p.file_name().map(|n| format!("/dev/{}", n.to_string_lossy())))
+        .and_then(|p| {
+            p.file_name()
+                .map(|n| format!("/dev/{}", n.to_string_lossy()))
+        })
         .unwrap_or_else(|| format!("{ma}:{mi}"))
 }
 
 /// lvm-style human size: `60.00m`, `1.00g`.
 pub fn human(bytes: u64) -> String {
-    const UNITS: [(u64, char); 5] = [(1 << 40, 't'), (1 << 30, 'g'), (1 << 20, 'm'), (1 << 10, 'k'), (1, 'b')];
-    let (div, unit) = UNITS.iter().copied().find(|(d, _)| bytes >= *d).unwrap_or((1, 'b'));
+    const UNITS: [(u64, char); 5] = [
+        (1 << 40, 't'),
+        (1 << 30, 'g'),
+        (1 << 20, 'm'),
+        (1 << 10, 'k'),
+        (1, 'b'),
+    ];
+    let (div, unit) = UNITS
+        .iter()
+        .copied()
+        .find(|(d, _)| bytes >= *d)
+        .unwrap_or((1, 'b'));
     if unit == 'b' {
         return format!("{bytes}b");
     }

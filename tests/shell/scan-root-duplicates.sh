@@ -1,0 +1,47 @@
+#!/bin/bash
+# Needs root (loop devices). A dd-cloned PV makes `lvmetad-scan --cache` disable our lvmetad with
+# reason DUPLICATES (get_global_info: global_disable=1); removing the clone and scanning again
+# re-enables it, with the token of the global_filter installed (seeds/004 cases 1 and 2).
+# timeout: 60
+. "$(dirname "$0")/../lib/common.sh"
+. "$TOP/tests/lib/scan.sh"
+need_root
+need_cmd lvm losetup socat
+[ -x "$BIN/lvmetad-scan" ] || skip "lvmetad-scan not built"
+[ -e /dev/loop-control ] || skip "no loop devices"
+
+A=$(make_loop 32M orig); B=$(make_loop 32M clone)
+lvm_c pvcreate -q "$A" >/dev/null || fail pvcreate
+lvm_c vgcreate -q vgdup "$A" >/dev/null || fail vgcreate
+lvm_c lvcreate -q -Zn -n lv0 -L 8m vgdup >/dev/null || fail lvcreate
+dd if="$A" of="$B" bs=1M status=none || fail "dd clone"
+write_scan_conf "$TESTDIR/lvm.conf"
+start_lvmetad
+
+# Case 2: a full rescan sees the duplicate and disables lvmetad.
+"$BIN/lvmetad-scan" --cache -s "$SOCK" --config "$TESTDIR/lvm.conf" 2>"$TESTDIR/err" \
+    || fail "scan failed: $(cat "$TESTDIR/err")"
+grep -q "duplicate PVs" "$TESTDIR/err" || fail "no duplicate warning: $(cat "$TESTDIR/err")"
+info=$(global_info)
+echo "$info" | grep -q 'global_disable = 1' || fail "not disabled: $info"
+echo "$info" | grep -q 'disable_reason = ".*DUPLICATES' || fail "reason: $info"
+echo "$info" | grep -q 'token = "filter:[0-9]*"' || fail "filter token not installed: $info"
+echo "$info" | grep -q 'token = "filter:0"' && fail "token ignores the global_filter: $info"
+# The VG was still cached from one of the two devices.
+"$BIN/lvmetad-scan" --show -s "$SOCK" | grep -qw lv0 || fail "VG not cached"
+
+# Remove the clone; a clean full rescan re-enables lvmetad.
+losetup -d "$B" || fail "detach clone"
+"$BIN/lvmetad-scan" --cache -s "$SOCK" --config "$TESTDIR/lvm.conf" 2>"$TESTDIR/err" \
+    || fail "rescan failed: $(cat "$TESTDIR/err")"
+info=$(global_info)
+echo "$info" | grep -q 'global_disable = 0' || fail "still disabled: $info"
+"$BIN/lvmetad-scan" --show --json -s "$SOCK" >"$TESTDIR/show.json" || fail "show failed"
+[ "$(jq -r '.vgs[0].vg_name' "$TESTDIR/show.json")" = vgdup ] || fail "VG lost: $(cat "$TESTDIR/show.json")"
+[ "$(jq '.pvs | length' "$TESTDIR/show.json")" = 1 ] || fail "PV count: $(cat "$TESTDIR/show.json")"
+
+# Single-device update with a matching token keeps lvmetad enabled.
+"$BIN/lvmetad-scan" --cache -s "$SOCK" --config "$TESTDIR/lvm.conf" "$A" 2>"$TESTDIR/err" \
+    || fail "device update failed: $(cat "$TESTDIR/err")"
+global_info | grep -q 'global_disable = 0' || fail "disabled by a device update"
+exit 0
