@@ -1,18 +1,19 @@
 # Helpers for the scanner's shell tests (tests/shell/scan-*.sh). Source after common.sh.
-# Gives: make_loop SIZE (prints the loop device; detached and removed on exit), lvm_c (lvm with
+# Gives: make_loop VAR SIZE NAME (a loop device; detached and removed on exit), lvm_c (lvm with
 # activation off, no devices file, and a global_filter of only our loop devices), norm_* jq filters
 # to compare lvm's JSON report with lvmetad-scan --json, and start_lvmetad.
 
 SCAN_LOOPS=()
 
-# make_loop SIZE [NAME]: sparse backing file in TESTDIR attached to a free loop device.
+# make_loop VAR SIZE NAME: sparse backing file TESTDIR/NAME.img attached to a free loop device,
+# whose name is stored in VAR (not printed: a subshell would lose the cleanup hook).
 make_loop() {
-    local f=$TESTDIR/${2:-disk$RANDOM}.img dev
-    truncate -s "$1" "$f"
+    local f=$TESTDIR/$3.img dev
+    truncate -s "$2" "$f"
     dev=$(losetup -f --show "$f") || fail "losetup failed"
-    SCAN_LOOPS+=("$dev")
     at_exit "losetup -d $dev"
-    echo "$dev"
+    SCAN_LOOPS+=("$dev")
+    printf -v "$1" '%s' "$dev"
 }
 
 # The lvm.conf fragment accepting only our loop devices.

@@ -10,7 +10,7 @@ need_cmd lvm losetup socat
 [ -x "$BIN/lvmetad-scan" ] || skip "lvmetad-scan not built"
 [ -e /dev/loop-control ] || skip "no loop devices"
 
-A=$(make_loop 32M orig); B=$(make_loop 32M clone)
+make_loop A 32M orig; make_loop B 32M clone
 lvm_c pvcreate -q "$A" >/dev/null || fail pvcreate
 lvm_c vgcreate -q vgdup "$A" >/dev/null || fail vgcreate
 lvm_c lvcreate -q -Zn -n lv0 -L 8m vgdup >/dev/null || fail lvcreate

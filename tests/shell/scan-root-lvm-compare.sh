@@ -12,7 +12,7 @@ need_cmd lvm losetup jq
 [ -x "$BIN/lvmetad-scan" ] || skip "lvmetad-scan not built"
 [ -e /dev/loop-control ] || skip "no loop devices"
 
-A=$(make_loop 64M a); B=$(make_loop 64M b); C=$(make_loop 64M c); D=$(make_loop 32M d); E=$(make_loop 16M e)
+make_loop A 64M a; make_loop B 64M b; make_loop C 64M c; make_loop D 32M d; make_loop E 16M e
 lvm_c pvcreate -q --pvmetadatacopies 2 "$A" >/dev/null || fail "pvcreate 2 copies"
 lvm_c pvcreate -q --pvmetadatacopies 0 "$B" >/dev/null || fail "pvcreate 0 copies"
 lvm_c pvcreate -q --bootloaderareasize 2m "$C" >/dev/null || fail "pvcreate bootloader"

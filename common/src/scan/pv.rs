@@ -48,6 +48,14 @@ pub struct ScannedPv {
     pub problems: Vec<AreaProblem>,
 }
 
+/// Whether `seqno` beats the best seen so far (`None`: nothing yet).
+pub(crate) fn newer(best: Option<u64>, seqno: u64) -> bool {
+    match best {
+        Some(b) => seqno > b,
+        None => true,
+    }
+}
+
 /// Read a device: label first (an error means "not a PV"), then each metadata area.
 pub fn scan_pv(src: &dyn BlockSource) -> Result<ScannedPv, LabelError> {
     let label = read_label(src)?;
@@ -67,7 +75,7 @@ pub fn scan_pv(src: &dyn BlockSource) -> Result<ScannedPv, LabelError> {
             match read_committed_text(src, &header) {
                 Ok(Some(text)) => match parse_vg_text(&text) {
                     Ok(vg) => {
-                        if best.as_ref().map_or(true, |(_, b)| vg.seqno > b.seqno) {
+                        if newer(best.as_ref().map(|(_, b)| b.seqno), vg.seqno) {
                             best = Some((i, vg));
                         }
                     }

@@ -48,7 +48,7 @@ impl Inventory {
         let mut vgs: BTreeMap<String, VolumeGroup> = BTreeMap::new();
         for (_, pv) in scans {
             if let Some(vg) = &pv.vg {
-                let keep = vgs.get(&vg.id).map_or(true, |old| vg.seqno > old.seqno);
+                let keep = super::pv::newer(vgs.get(&vg.id).map(|old| old.seqno), vg.seqno);
                 if keep {
                     vgs.insert(vg.id.clone(), vg.clone());
                 }
