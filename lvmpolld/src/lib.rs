@@ -1,2 +1,23 @@
-//! lvmpolld as a library: the daemon's state and request handlers, free of I/O where possible, so that
-//! tests, benchmarks and fuzz targets drive the same code as the binary. SKELETON, being written.
+//! lvmpolld as a library: lvm2's polling daemon (protocol.md §6), free of I/O where possible so
+//! that tests, the benchmark and the fuzz target drive the same code as the binary.
+//!
+//! - [`request`]: decoding requests with C's checks and building C's replies.
+//! - [`store`]: the poll and abort stores, their entries, the `dump` text. **Lock order: store
+//!   lock, then entry (LV) lock; the poll store before the abort store.**
+//! - [`command`]: the exact `lvm lvpoll ...` argv and environment.
+//! - [`daemon`]: [`Polld`], the `common::daemon::Handler`, and the [`Launcher`] seam.
+//! - [`watcher`]: the real launcher: spawns, watches, logs and reaps the children.
+
+pub mod command;
+pub mod daemon;
+pub mod request;
+pub mod store;
+pub mod watcher;
+
+pub use daemon::{Launcher, NoLauncher, Polld};
+pub use store::Registry;
+
+/// The protocol name answered by `hello`.
+pub const PROTOCOL: &str = "lvmpolld";
+/// The protocol version answered by `hello`.
+pub const PROTOCOL_VERSION: i64 = 1;
