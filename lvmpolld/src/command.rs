@@ -112,7 +112,13 @@ mod tests {
         );
         assert_eq!(
             strs(&argv(Path::new("/x/lvm"), &p(true, true, None)))[2..7],
-            ["--interval", "15", "--abort", "--handlemissingpvs", "--polloperation"]
+            [
+                "--interval",
+                "15",
+                "--abort",
+                "--handlemissingpvs",
+                "--polloperation"
+            ]
         );
     }
 

@@ -52,10 +52,10 @@ impl Polld {
     }
 
     /// The real daemon: commands are spawned and watched by a [`ChildWatcher`].
-    pub fn with_child_watcher(binary: PathBuf) -> std::io::Result<Polld> {
+    pub fn with_child_watcher(binary: PathBuf) -> Polld {
         let registry = Arc::new(Registry::new());
-        let watcher = ChildWatcher::start(Arc::clone(&registry))?;
-        Ok(Polld::new(binary, registry, Arc::new(watcher)))
+        let watcher = ChildWatcher::new(Arc::clone(&registry));
+        Polld::new(binary, registry, Arc::new(watcher))
     }
 
     pub fn registry(&self) -> &Arc<Registry> {
@@ -230,7 +230,12 @@ mod tests {
         assert_eq!(*rec.terminated.lock(), vec!["L1".to_owned()]);
         let launched = rec.launched.lock();
         assert_eq!(launched.len(), 2);
-        let argv: Vec<_> = launched[1].1.argv.iter().map(|a| a.to_str().unwrap()).collect();
+        let argv: Vec<_> = launched[1]
+            .1
+            .argv
+            .iter()
+            .map(|a| a.to_str().unwrap())
+            .collect();
         assert!(argv.contains(&"--abort"));
     }
 

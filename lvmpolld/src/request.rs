@@ -307,13 +307,17 @@ mod tests {
             Node::value("request", "pvmove"),
             Node::value("interval", 5i64),
         ]);
-        assert!(reject_reason(decode(&r)).1.contains(reason::INVALID_INTERVAL));
+        assert!(reject_reason(decode(&r))
+            .1
+            .contains(reason::INVALID_INTERVAL));
         let r = req(vec![
             Node::value("request", "pvmove"),
             Node::value("interval", "-1"),
             Node::value("lvid", "x"),
         ]);
-        assert!(reject_reason(decode(&r)).1.contains(reason::INVALID_INTERVAL));
+        assert!(reject_reason(decode(&r))
+            .1
+            .contains(reason::INVALID_INTERVAL));
         // lvname is checked before lvid, lvid before vgname
         let r = req(vec![
             Node::value("request", "convert"),
@@ -351,11 +355,15 @@ mod tests {
         let r = req(vec![Node::value("request", "dump")]);
         assert_eq!(decode(&r), Op::Dump);
         let r = req(vec![Node::value("request", "frobnicate")]);
-        assert!(reject_reason(decode(&r)).1.contains(reason::NOT_IMPLEMENTED));
+        assert!(reject_reason(decode(&r))
+            .1
+            .contains(reason::NOT_IMPLEMENTED));
         let garbage = Request {
             tree: None,
             peer: None,
         };
-        assert!(reject_reason(decode(&garbage)).1.contains(reason::NOT_IMPLEMENTED));
+        assert!(reject_reason(decode(&garbage))
+            .1
+            .contains(reason::NOT_IMPLEMENTED));
     }
 }

@@ -398,7 +398,8 @@ mod tests {
             r.dump(),
             "# Registered polling operations\n\npoll {\n}\n\n# Registered abort operations\n\nabort {\n}"
         );
-        let InitResult::Created(e) = r.poll_init(&init(PollType::Pvmove, "E", Some("/etc/l"), true))
+        let InitResult::Created(e) =
+            r.poll_init(&init(PollType::Pvmove, "E", Some("/etc/l"), true))
         else {
             panic!()
         };

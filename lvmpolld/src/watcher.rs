@@ -43,21 +43,32 @@ enum Msg {
     Shutdown,
 }
 
-/// Spawns lvpoll children and watches them from one thread.
+/// Spawns lvpoll children and watches them from one thread. The thread starts with the first
+/// child (so a daemon can be built before `common::daemon::run` forks).
 pub struct ChildWatcher {
     registry: Arc<Registry>,
+    running: Mutex<Option<Running>>,
+}
+
+struct Running {
     tx: Sender<Msg>,
-    wake: Mutex<File>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    wake: File,
+    thread: Option<JoinHandle<()>>,
 }
 
 impl ChildWatcher {
-    /// Start the watcher thread.
-    pub fn start(registry: Arc<Registry>) -> io::Result<ChildWatcher> {
+    pub fn new(registry: Arc<Registry>) -> ChildWatcher {
+        ChildWatcher {
+            registry,
+            running: Mutex::new(None),
+        }
+    }
+
+    fn spawn_thread(&self) -> io::Result<Running> {
         let (r, w) = nix::unistd::pipe2(OFlag::O_CLOEXEC | OFlag::O_NONBLOCK)?;
         let (tx, rx) = crossbeam_channel::unbounded();
         let mut monitor = Monitor {
-            registry: Arc::clone(&registry),
+            registry: Arc::clone(&self.registry),
             rx,
             wake: File::from(r),
             children: Vec::new(),
@@ -68,18 +79,31 @@ impl ChildWatcher {
             .name("lvpoll-watch".into())
             .stack_size(128 << 10)
             .spawn(move || monitor.run())?;
-        Ok(ChildWatcher {
-            registry,
+        Ok(Running {
             tx,
-            wake: Mutex::new(File::from(w)),
-            thread: Mutex::new(Some(thread)),
+            wake: File::from(w),
+            thread: Some(thread),
         })
     }
 
-    fn send(&self, m: Msg) -> Result<(), Msg> {
-        self.tx.send(m).map_err(|e| e.into_inner())?;
+    /// Hand a message to the watcher thread, starting it if `start` and it is not running.
+    fn send(&self, m: Msg, start: bool) -> Result<(), Msg> {
+        let mut guard = self.running.lock();
+        if guard.is_none() && start {
+            match self.spawn_thread() {
+                Ok(r) => *guard = Some(r),
+                Err(e) => {
+                    log_error!("LVMPOLLD: cannot start the child watcher thread: {}", e);
+                    return Err(m);
+                }
+            }
+        }
+        let Some(r) = guard.as_mut() else {
+            return Err(m);
+        };
+        r.tx.send(m).map_err(|e| e.into_inner())?;
         // A full pipe already means "wake up"; nothing else can fail here that matters.
-        let _ = self.wake.lock().write(&[1]);
+        let _ = r.wake.write(&[1]);
         Ok(())
     }
 }
@@ -127,7 +151,10 @@ impl Launcher for ChildWatcher {
             pid
         );
         self.registry.set_pid(&entry, pid);
-        let out = child.stdout.take().map(|p| LineReader::new(p.into(), false));
+        let out = child
+            .stdout
+            .take()
+            .map(|p| LineReader::new(p.into(), false));
         let err = child.stderr.take().map(|p| LineReader::new(p.into(), true));
         let w = Watched {
             timeout: Duration::from_secs(u64::from(entry.timeout)),
@@ -140,8 +167,8 @@ impl Launcher for ChildWatcher {
             timeouts: 0,
             signalled: false,
         };
-        if let Err(Msg::Watch(mut w)) = self.send(Msg::Watch(Box::new(w))) {
-            // The watcher is gone (shutdown): do not leave the child behind.
+        if let Err(Msg::Watch(mut w)) = self.send(Msg::Watch(Box::new(w)), true) {
+            // No watcher (shutdown, or no thread): do not leave the child behind.
             let _ = w.child.kill();
             let status = w.child.wait();
             if let (Some(e), Ok(s)) = (w.entry.take(), status) {
@@ -151,12 +178,13 @@ impl Launcher for ChildWatcher {
     }
 
     fn terminate(&self, entry: &Arc<Entry>) {
-        let _ = self.send(Msg::Terminate(Arc::clone(entry)));
+        let _ = self.send(Msg::Terminate(Arc::clone(entry)), false);
     }
 
     fn shutdown(&self) {
-        let _ = self.send(Msg::Shutdown);
-        if let Some(t) = self.thread.lock().take() {
+        let _ = self.send(Msg::Shutdown, false);
+        let thread = self.running.lock().as_mut().and_then(|r| r.thread.take());
+        if let Some(t) = thread {
             let _ = t.join();
         }
     }
@@ -428,7 +456,11 @@ impl Monitor {
                     self.publish(&mut w, status);
                 }
                 Err(e) => {
-                    log_error!("LVMPOLLD: waitpid() for lvm2 cmd (PID {}) failed: {}", w.pid, e);
+                    log_error!(
+                        "LVMPOLLD: waitpid() for lvm2 cmd (PID {}) failed: {}",
+                        w.pid,
+                        e
+                    );
                     let mut w = self.children.swap_remove(i);
                     w.drain();
                     if let Some(e) = w.entry.take() {
