@@ -304,7 +304,7 @@ struct Monitor {
     registry: Arc<Registry>,
     rx: Receiver<Msg>,
     wake: File,
-    children: Vec<Box<Watched>>,
+    children: Vec<Watched>,
     /// Set at shutdown: when SIGTERM was sent.
     stopping: Option<Instant>,
     last_sweep: Instant,
@@ -394,7 +394,7 @@ impl Monitor {
                     if stop {
                         w.signal(Signal::SIGTERM);
                     }
-                    self.children.push(w);
+                    self.children.push(*w);
                 }
                 Msg::Terminate(e) => {
                     for w in &mut self.children {
