@@ -34,3 +34,9 @@ polld_wait_finished() {
     done
     fail "entry $2 did not finish on $1"
 }
+
+# children_of PID: "pid state" of every process whose parent is PID (from /proc).
+children_of() {
+    cat /proc/[0-9]*/stat 2>/dev/null |
+        awk -v p="$1" '{ pid = $1; sub(/^.*\) /, ""); if ($2 == p) print pid, $1 }'
+}
