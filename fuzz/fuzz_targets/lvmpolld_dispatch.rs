@@ -9,15 +9,17 @@ use libfuzzer_sys::fuzz_target;
 use lvmpolld::command::LvpollCommand;
 use lvmpolld::store::{Entry, Outcome, Registry};
 use lvmpolld::{Launcher, Polld};
-use parking_lot::Mutex;
 use std::sync::Arc;
+use std::sync::Mutex;
 
 #[derive(Default)]
 struct Collect(Mutex<Vec<Arc<Entry>>>);
 
 impl Launcher for Collect {
     fn launch(&self, e: Arc<Entry>, _: LvpollCommand) {
-        self.0.lock().push(e);
+        if let Ok(mut v) = self.0.lock() {
+            v.push(e);
+        }
     }
     fn terminate(&self, _: &Arc<Entry>) {}
     fn shutdown(&self) {}
@@ -38,9 +40,16 @@ fuzz_target!(|data: &[u8]| {
     for round in 0..3 {
         let reply = d.handle(&req);
         let _ = reply.to_payload();
-        let entries: Vec<_> = launched.0.lock().drain(..).collect();
+        let entries: Vec<_> = match launched.0.lock() {
+            Ok(mut v) => v.drain(..).collect(),
+            Err(_) => Vec::new(),
+        };
         for (i, e) in entries.iter().enumerate() {
-            let o = if i % 2 == 0 { Outcome::Exited(round) } else { Outcome::Signalled(9) };
+            let o = if i % 2 == 0 {
+                Outcome::Exited(round)
+            } else {
+                Outcome::Signalled(9)
+            };
             registry.finish(e, if round == 1 { Err(()) } else { Ok(o) });
         }
         let _ = registry.dump();
