@@ -1,9 +1,9 @@
 //! Running and watching the lvpoll children (protocol.md §6.6).
 //!
-//! [`ChildWatcher`] is the real [`Launcher`]. A request thread spawns the child (outside every
-//! lock) and hands it over to **one** watcher thread, which `poll()`s the stdout and stderr pipes
-//! of all children at once, logs their lines as they arrive (stdout at INFO, stderr at WARN, in
-//! C's `\tLVPOLL: PID n: STDOUT: '...'` form), applies the per-operation timeout (three silent
+//! [`ChildWatcher`] is the real [`Launcher`]. A request only queues the command, so the reply
+//! does not wait for fork and exec; **one** watcher thread spawns it, then `poll()`s the stdout
+//! and stderr pipes of all children at once, logs their lines as they arrive (stdout at INFO,
+//! stderr at WARN, in C's `\tLVPOLL: PID n: STDOUT: '...'` form), applies the per-operation timeout (three silent
 //! periods of `lvmpolld_internal_timeout` make a monitoring error, as in C), reaps every child
 //! and publishes its exit code or signal in the [`Registry`]. The watcher thread is the only
 //! place that reaps or signals children, so a PID is never signalled after it was reaped.
@@ -38,7 +38,7 @@ const MAX_LINE: usize = 16 << 10;
 const MAX_TIMEOUTS: u32 = 2;
 
 enum Msg {
-    Watch(Box<Watched>),
+    Launch(Arc<Entry>, LvpollCommand),
     Terminate(Arc<Entry>),
     Shutdown,
 }
@@ -119,61 +119,8 @@ fn is_exec_failure(e: &io::Error) -> bool {
 
 impl Launcher for ChildWatcher {
     fn launch(&self, entry: Arc<Entry>, cmd: LvpollCommand) {
-        let Some((prog, args)) = cmd.argv.split_first() else {
-            self.registry.finish(&entry, Err(()));
-            return;
-        };
-        let spawned = Command::new(prog)
-            .args(args)
-            .env_clear()
-            .envs(cmd.env.iter().map(|(k, v)| (k, v)))
-            .stdin(Stdio::inherit())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn();
-        let mut child = match spawned {
-            Ok(c) => c,
-            Err(e) => {
-                log_error!("LVMPOLLD: failed to run \"{}\": {}", cmd.display(), e);
-                let result = if is_exec_failure(&e) {
-                    Ok(Outcome::Exited(RET_EXEC_FAILED))
-                } else {
-                    Err(())
-                };
-                self.registry.finish(&entry, result);
-                return;
-            }
-        };
-        let pid = child.id() as i32;
-        log_info!(
-            "LVMPOLLD: LVM2 cmd \"{}\" (PID: {})",
-            prog.to_string_lossy(),
-            pid
-        );
-        self.registry.set_pid(&entry, pid);
-        let out = child
-            .stdout
-            .take()
-            .map(|p| LineReader::new(p.into(), false));
-        let err = child.stderr.take().map(|p| LineReader::new(p.into(), true));
-        let w = Watched {
-            timeout: Duration::from_secs(u64::from(entry.timeout)),
-            entry: Some(entry),
-            pid,
-            child,
-            out,
-            err,
-            quiet_since: Instant::now(),
-            timeouts: 0,
-            signalled: false,
-        };
-        if let Err(Msg::Watch(mut w)) = self.send(Msg::Watch(Box::new(w)), true) {
-            // No watcher (shutdown, or no thread): do not leave the child behind.
-            let _ = w.child.kill();
-            let status = w.child.wait();
-            if let (Some(e), Ok(s)) = (w.entry.take(), status) {
-                self.registry.finish(&e, Ok(outcome(s)));
-            }
+        if let Err(Msg::Launch(e, _)) = self.send(Msg::Launch(entry, cmd), true) {
+            self.registry.finish(&e, Err(()));
         }
     }
 
@@ -188,6 +135,58 @@ impl Launcher for ChildWatcher {
             let _ = t.join();
         }
     }
+}
+
+/// Start `cmd` for `entry`; on failure publish what C's client would see.
+fn spawn(registry: &Registry, entry: Arc<Entry>, cmd: &LvpollCommand) -> Option<Watched> {
+    let Some((prog, args)) = cmd.argv.split_first() else {
+        registry.finish(&entry, Err(()));
+        return None;
+    };
+    let spawned = Command::new(prog)
+        .args(args)
+        .env_clear()
+        .envs(cmd.env.iter().map(|(k, v)| (k, v)))
+        .stdin(Stdio::inherit())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn();
+    let mut child = match spawned {
+        Ok(c) => c,
+        Err(e) => {
+            log_error!("LVMPOLLD: failed to run \"{}\": {}", cmd.display(), e);
+            let result = if is_exec_failure(&e) {
+                Ok(Outcome::Exited(RET_EXEC_FAILED))
+            } else {
+                Err(())
+            };
+            registry.finish(&entry, result);
+            return None;
+        }
+    };
+    let pid = child.id() as i32;
+    log_info!(
+        "LVMPOLLD: LVM2 cmd \"{}\" (PID: {})",
+        prog.to_string_lossy(),
+        pid
+    );
+    registry.set_pid(&entry, pid);
+    let out = child
+        .stdout
+        .take()
+        .map(|p| LineReader::new(p.into(), false));
+    let err = child.stderr.take().map(|p| LineReader::new(p.into(), true));
+    Some(Watched {
+        timeout: Duration::from_secs(u64::from(entry.timeout)),
+        entry: Some(entry),
+        pid,
+        child,
+        out,
+        err,
+        quiet_since: Instant::now(),
+        timeouts: 0,
+        signalled: false,
+    })
 }
 
 fn outcome(s: ExitStatus) -> Outcome {
@@ -388,13 +387,17 @@ impl Monitor {
         while matches!(self.wake.read(&mut sink), Ok(n) if n > 0) {}
         while let Ok(m) = self.rx.try_recv() {
             match m {
-                Msg::Watch(mut w) => {
-                    let stop = self.stopping.is_some()
-                        || w.entry.as_ref().is_some_and(|e| e.state().stop_requested);
-                    if stop {
-                        w.signal(Signal::SIGTERM);
+                Msg::Launch(entry, cmd) => {
+                    if self.stopping.is_some() {
+                        self.registry.finish(&entry, Err(()));
+                        continue;
                     }
-                    self.children.push(*w);
+                    if let Some(mut w) = spawn(&self.registry, entry, &cmd) {
+                        if w.entry.as_ref().is_some_and(|e| e.state().stop_requested) {
+                            w.signal(Signal::SIGTERM);
+                        }
+                        self.children.push(w);
+                    }
                 }
                 Msg::Terminate(e) => {
                     for w in &mut self.children {

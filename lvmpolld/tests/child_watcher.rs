@@ -77,6 +77,7 @@ fn outcomes_are_recorded_and_children_reaped() {
     let sig = start(&reg, &w, &bin, "sig-200-sig9", 60, &[]);
     let slow = start(&reg, &w, &bin, "slow-20000-0", 60, &[]);
     let missing = start(&reg, &w, Path::new("/nonexistent/lvm"), "x-1-0", 60, &[]);
+    wait_until("exec failure published", 10, || missing.state().finished);
     assert_eq!(
         missing.state().outcome,
         Some(Outcome::Exited(101)),
