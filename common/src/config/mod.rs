@@ -9,6 +9,7 @@
 //! types are strict (an INT lookup on a string gives `None`).
 
 mod build;
+mod edit;
 mod lex;
 mod metadata;
 pub mod parse;
