@@ -8,7 +8,7 @@
 //! Group names are the uuid plus a NUL, as C names them (`strlen + 1`), so our groups and a C
 //! daemon's are the same groups.
 
-use crate::engine::Transport;
+use crate::engine::{Transport, TransportEvent};
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use rust_corosync::cpg;
 use rust_corosync::{CsError, DispatchFlags, NodeId};
@@ -16,27 +16,11 @@ use std::collections::HashMap;
 use std::os::fd::RawFd;
 use std::sync::OnceLock;
 
-/// What a callback saw.
-#[derive(Debug)]
-pub enum CpgEvent {
-    Deliver {
-        group: String,
-        nodeid: u32,
-        msg: Vec<u8>,
-    },
-    Confchg {
-        group: String,
-        members: Vec<u32>,
-        left: Vec<u32>,
-        joined: Vec<u32>,
-    },
-}
-
-static EVENTS: OnceLock<Sender<CpgEvent>> = OnceLock::new();
+static EVENTS: OnceLock<Sender<TransportEvent>> = OnceLock::new();
 
 fn deliver_cb(_h: &cpg::Handle, group: String, nodeid: NodeId, _pid: u32, msg: &[u8], _len: usize) {
     if let Some(tx) = EVENTS.get() {
-        let _ = tx.send(CpgEvent::Deliver {
+        let _ = tx.send(TransportEvent::Deliver {
             group,
             nodeid: nodeid.into(),
             msg: msg.to_vec(),
@@ -57,7 +41,7 @@ fn confchg_cb(
             .collect::<Vec<u32>>()
     };
     if let Some(tx) = EVENTS.get() {
-        let _ = tx.send(CpgEvent::Confchg {
+        let _ = tx.send(TransportEvent::Confchg {
             group: group.to_owned(),
             members: ids(members),
             left: ids(left),
@@ -77,7 +61,7 @@ fn errno(e: CsError) -> i32 {
 /// All CPG handles of this daemon.
 pub struct CpgTransport {
     handles: HashMap<String, cpg::Handle>,
-    rx: Receiver<CpgEvent>,
+    rx: Receiver<TransportEvent>,
     me: Option<u32>,
     max_message: usize,
 }
@@ -98,24 +82,6 @@ impl CpgTransport {
     fn name(uuid: &str) -> String {
         format!("{uuid}\0")
     }
-
-    /// (fd, group) of every handle, for poll.
-    pub fn fds(&self) -> Vec<(RawFd, String)> {
-        self.handles
-            .iter()
-            .filter_map(|(g, h)| cpg::fd_get(h).ok().map(|fd| (fd, g.clone())))
-            .collect()
-    }
-
-    /// Run the callbacks of one group's handle and return what they saw.
-    pub fn dispatch(&mut self, uuid: &str) -> Vec<CpgEvent> {
-        if let Some(h) = self.handles.get(uuid) {
-            if let Err(e) = cpg::dispatch(h, DispatchFlags::All) {
-                common::log_error!("cpg_dispatch failed: {e}");
-            }
-        }
-        self.rx.try_iter().collect()
-    }
 }
 
 impl Default for CpgTransport {
@@ -125,6 +91,23 @@ impl Default for CpgTransport {
 }
 
 impl Transport for CpgTransport {
+    fn poll_fds(&self) -> Vec<(RawFd, String)> {
+        self.handles
+            .iter()
+            .filter_map(|(g, h)| cpg::fd_get(h).ok().map(|fd| (fd, g.clone())))
+            .collect()
+    }
+
+    /// Run the callbacks of one group's handle and return what they saw.
+    fn dispatch(&mut self, uuid: &str) -> Vec<TransportEvent> {
+        if let Some(h) = self.handles.get(uuid) {
+            if let Err(e) = cpg::dispatch(h, DispatchFlags::All) {
+                common::log_error!("cpg_dispatch failed: {e}");
+            }
+        }
+        self.rx.try_iter().collect()
+    }
+
     fn join(&mut self, uuid: &str) -> Result<(), i32> {
         let model = cpg::ModelData::ModelV1(cpg::Model1Data {
             flags: cpg::Model1Flags::None,

@@ -21,6 +21,7 @@ pub mod cpg;
 pub mod daemon;
 pub mod disk;
 pub mod engine;
+pub mod kclient;
 pub mod mirror_log;
 pub mod sim;
 pub mod testing;

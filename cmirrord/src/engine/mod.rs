@@ -23,8 +23,32 @@ pub use group::{Group, GroupState};
 
 const EINVAL: i32 = -libc::EINVAL;
 
+/// What the transport saw happen in a group (CPG callbacks, copied out).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TransportEvent {
+    Deliver {
+        group: String,
+        nodeid: u32,
+        msg: Vec<u8>,
+    },
+    Confchg {
+        group: String,
+        members: Vec<u32>,
+        left: Vec<u32>,
+        joined: Vec<u32>,
+    },
+}
+
 /// The cluster transport: one group per log uuid.
 pub trait Transport {
+    /// (fd, group) pairs to poll; readable means [`Transport::dispatch`] has work.
+    fn poll_fds(&self) -> Vec<(std::os::fd::RawFd, String)> {
+        vec![]
+    }
+    /// Collect the events of one group (never runs engine code itself).
+    fn dispatch(&mut self, _group: &str) -> Vec<TransportEvent> {
+        vec![]
+    }
     /// Join the group `uuid` (after this, our own join is reported through `confchg`).
     fn join(&mut self, uuid: &str) -> Result<(), i32>;
     /// Leave the group; our own leave comes back through `confchg`.
@@ -80,6 +104,23 @@ impl Engine {
             transport,
             opener,
             out: vec![],
+        }
+    }
+
+    pub fn transport(&mut self) -> &mut dyn Transport {
+        self.transport.as_mut()
+    }
+
+    /// Feed one transport event to the group it belongs to.
+    pub fn handle_event(&mut self, e: TransportEvent) {
+        match e {
+            TransportEvent::Deliver { group, nodeid, msg } => self.delivered(&group, nodeid, &msg),
+            TransportEvent::Confchg {
+                group,
+                members,
+                left,
+                joined,
+            } => self.confchg(&group, &members, &left, &joined),
         }
     }
 
