@@ -70,7 +70,7 @@ impl Client {
         }
         let got = tree.find_str("protocol").unwrap_or("");
         let got_version = tree.find_int("version");
-        let version_ok = version.map_or(true, |v| got_version == Some(v));
+        let version_ok = version.is_none() || got_version == version;
         if got != protocol || !version_ok {
             let show = |p: &str, v: Option<i64>| match v {
                 Some(v) => format!("{p:?} version {v}"),

@@ -93,7 +93,7 @@ pub(crate) fn serve(shared: &Shared, id: u64, stream: UnixStream) {
     let _ = stream.set_nonblocking(false);
     let peer = peer_cred(&stream);
     let mut reader = FrameReader::new(&stream, shared.config.max_message);
-    if shared.config.root_only && peer.map_or(true, |p| p.uid != 0) {
+    if shared.config.root_only && !matches!(peer, Some(p) if p.uid == 0) {
         let uid = peer.map_or_else(|| "unknown".to_owned(), |p| p.uid.to_string());
         log::log(
             LogType::Warn,
