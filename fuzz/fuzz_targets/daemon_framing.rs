@@ -13,16 +13,20 @@ struct Chunked<'a> {
     pos: usize,
     sizes: &'a [u8],
     turn: usize,
+    /// The last read was an EINTR (never two in a row, or an all-zero `sizes` would spin).
+    interrupted: bool,
 }
 
 impl Read for Chunked<'_> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         let s = self.sizes.get(self.turn % self.sizes.len().max(1)).copied().unwrap_or(7);
         self.turn += 1;
-        if s == 0 {
+        if s == 0 && !self.interrupted {
+            self.interrupted = true;
             return Err(io::Error::from(io::ErrorKind::Interrupted));
         }
-        let n = (s as usize).min(out.len()).min(self.data.len() - self.pos);
+        self.interrupted = false;
+        let n = (s.max(1) as usize).min(out.len()).min(self.data.len() - self.pos);
         out[..n].copy_from_slice(&self.data[self.pos..self.pos + n]);
         self.pos += n;
         Ok(n)
@@ -37,6 +41,7 @@ fn drain(data: &[u8], sizes: &[u8], max: usize) -> (Vec<Vec<u8>>, String, usize,
             pos: 0,
             sizes,
             turn: 0,
+            interrupted: false,
         },
         max,
     );
