@@ -1,0 +1,163 @@
+#!/usr/bin/env bash
+# Shows: each installed sysvinit script (lvm2-lvmetad, lvm2-lvmpolld, cmirrord), run by busybox sh
+# with and without start-stop-daemon, starts its daemon (pidfile and socket appear, the daemon
+# answers), reports status 0 then 3 (LSB), restarts it under a new pid, stops it (pidfile and socket
+# go away), and recovers from a stale pidfile (dead pid, a pid reused by another program, a killed
+# daemon's leftovers). lvmpolld gets -t 60. cmirrord runs with a single-node corosync in a private
+# network namespace (skipped with a message when corosync or namespaces are unavailable).
+# Needs root (network namespace, root-owned sockets).
+# timeout: 300
+. "$(dirname "$0")/../lib/common.sh"
+. "$TOP/tests/lib/pkg.sh"
+need_root
+need_cmd busybox socat
+
+pkg_build
+# A second configure with a private prefix: a real installed tree (its init scripts name its own
+# binaries). Same baked-in paths, same cargo target dir: no second build.
+inst=$TESTDIR/inst
+pkg_configure "$TESTDIR/build" --prefix="$inst"
+pkg_make "$TESTDIR/build" install CARGO_TARGET_DIR="$PKG_BUILD/target"
+have_cmirrord=$(sed -n 's/^BUILD_CMIRRORD = //p' "$TESTDIR/build/Makefile")
+mkdir -p "$inst/etc/default"
+
+# Sockets and pidfiles go to the baked-in dirs under PKG_STATE; start from nothing there.
+rm -rf "$PKG_STATE/run"
+
+NS=""          # network namespace the scripts run in (cmirrord)
+in_ns() { if [ -n "$NS" ]; then ip netns exec "$NS" "$@"; else "$@"; fi; }
+
+# rc_is WANT SCRIPT ACTION: run the init script under busybox sh, check its exit code.
+rc_is() {
+    local want=$1 script=$2 action=$3 out rc
+    out=$(in_ns busybox sh "$inst/etc/init.d/$script" "$action" 2>&1)
+    rc=$?
+    note "$script $action -> $rc: $out"
+    [ "$rc" = "$want" ] || fail "$script $action exited $rc, expected $want: $out"
+}
+
+pid_of() { local p; read -r p <"$1" 2>/dev/null && echo "$p"; }
+comm_of() { cat "/proc/$1/comm" 2>/dev/null; }
+
+# exercise NAME SCRIPT PIDFILE SOCKET(or "")
+exercise() {
+    local name=$1 script=$2 pidfile=$3 socket=$4 pid pid2 dead
+
+    rc_is 3 "$script" status
+    rc_is 0 "$script" stop                        # stopping a stopped daemon is success
+
+    rc_is 0 "$script" start
+    pid=$(pid_of "$pidfile") || fail "$name: no pidfile $pidfile after start"
+    [ "$(comm_of "$pid")" = "$name" ] || fail "$name: pidfile names pid $pid ($(comm_of "$pid"))"
+    if [ -n "$socket" ]; then
+        [ -S "$socket" ] || fail "$name: no socket $socket after start"
+        send "$socket" <<<'request = "hello"' | grep -q "protocol = \"$name\"" \
+            || fail "$name: no hello reply on $socket"
+    fi
+    rc_is 0 "$script" status
+    rc_is 0 "$script" start                       # already running: success, same daemon
+    [ "$(pid_of "$pidfile")" = "$pid" ] || fail "$name: a second start replaced the daemon"
+
+    rc_is 0 "$script" restart
+    pid2=$(pid_of "$pidfile") || fail "$name: no pidfile after restart"
+    [ "$pid2" != "$pid" ] || fail "$name: restart kept pid $pid"
+    kill -0 "$pid" 2>/dev/null && [ "$(comm_of "$pid")" = "$name" ] && fail "$name: old pid $pid survived restart"
+    [ -z "$socket" ] || [ -S "$socket" ] || fail "$name: no socket after restart"
+    rc_is 0 "$script" force-reload
+    pid=$(pid_of "$pidfile") || fail "$name: no pidfile after force-reload"
+    [ "$pid" != "$pid2" ] || fail "$name: force-reload did not restart"
+
+    rc_is 0 "$script" stop
+    wait_gone "$pid" 5 || fail "$name: pid $pid still running after stop"
+    [ -e "$pidfile" ] && fail "$name: pidfile left after stop"
+    [ -n "$socket" ] && [ -e "$socket" ] && fail "$name: socket left after stop"
+    rc_is 3 "$script" status
+    rc_is 0 "$script" try-restart                 # not running: nothing to do
+    rc_is 3 "$script" status
+
+    # Stale pidfile: a dead pid.
+    sleep 0 & dead=$!
+    wait "$dead"
+    mkdir -p "$(dirname "$pidfile")"
+    echo "$dead" >"$pidfile"
+    rc_is 1 "$script" status
+    rc_is 0 "$script" start
+    pid=$(pid_of "$pidfile")
+    [ "$pid" != "$dead" ] && [ "$(comm_of "$pid")" = "$name" ] || fail "$name: not started over a stale pidfile"
+    rc_is 0 "$script" stop
+
+    # Stale pidfile naming a live process of another program (a reused pid): left alone.
+    sleep 60 & local other=$!
+    at_exit "kill $other"
+    echo "$other" >"$pidfile"
+    rc_is 1 "$script" status
+    rc_is 0 "$script" stop                        # removes the stale pidfile, kills nothing
+    kill -0 "$other" 2>/dev/null || fail "$name: stop killed an unrelated process"
+    [ -e "$pidfile" ] && fail "$name: stop left the stale pidfile"
+    echo "$other" >"$pidfile"
+    rc_is 0 "$script" start
+    kill -0 "$other" 2>/dev/null || fail "$name: start killed an unrelated process"
+    pid=$(pid_of "$pidfile")
+    [ "$(comm_of "$pid")" = "$name" ] || fail "$name: not started over a reused pid"
+    kill "$other"
+
+    # A killed daemon leaves pidfile and socket behind: status 1, and start recovers.
+    kill -9 "$pid"
+    wait_gone "$pid" 5
+    rc_is 1 "$script" status
+    rc_is 0 "$script" start
+    pid2=$(pid_of "$pidfile")
+    [ "$(comm_of "$pid2")" = "$name" ] || fail "$name: not restarted after a crash"
+    [ -z "$socket" ] || send "$socket" <<<'request = "hello"' | grep -q 'response = "OK"' \
+        || fail "$name: socket does not answer after restart over a stale one"
+    rc_is 0 "$script" stop
+    rc_is 3 "$script" status
+}
+
+# run_script_tests NAME SCRIPT PIDFILE SOCKET: both launch paths.
+run_script_tests() {
+    local name=$1 script=$2 ssd
+    for ssd in yes no; do
+        note "=== $script, USE_START_STOP_DAEMON=$ssd"
+        echo "USE_START_STOP_DAEMON=$ssd" >"$inst/etc/default/$script"
+        exercise "$@"
+    done
+    rm -f "$inst/etc/default/$script"
+}
+
+at_exit "for s in lvm2-lvmetad lvm2-lvmpolld; do busybox sh $inst/etc/init.d/\$s stop; done"
+
+run_script_tests lvmetad lvm2-lvmetad "$PKG_PID_DIR/lvmetad.pid" "$PKG_RUN_DIR/lvmetad.socket"
+run_script_tests lvmpolld lvm2-lvmpolld "$PKG_PID_DIR/lvmpolld.pid" "$PKG_RUN_DIR/lvmpolld.socket"
+
+# lvmpolld is started as lvm2 ships it: idle timeout 60 s.
+rc_is 0 lvm2-lvmpolld start
+pid=$(pid_of "$PKG_PID_DIR/lvmpolld.pid")
+tr '\0' ' ' <"/proc/$pid/cmdline" | grep -q -- ' -t 60' || fail "lvmpolld not started with -t 60: $(tr '\0' ' ' <"/proc/$pid/cmdline")"
+rc_is 0 lvm2-lvmpolld stop
+
+# Usage errors and unimplemented actions (LSB 2 and 3).
+rc_is 2 lvm2-lvmetad frobnicate
+rc_is 3 lvm2-lvmetad reload
+
+# A missing binary is LSB 5.
+mv "$inst/sbin/lvmetad" "$inst/sbin/lvmetad.away"
+rc_is 5 lvm2-lvmetad start
+mv "$inst/sbin/lvmetad.away" "$inst/sbin/lvmetad"
+
+# cmirrord: with corosync, in a private network namespace.
+if [ "$have_cmirrord" != yes ]; then
+    note "SKIPPED cmirrord: not built (configure found no corosync libraries)"
+elif ! command -v corosync >/dev/null || ! command -v ip >/dev/null; then
+    note "SKIPPED cmirrord: corosync or ip not installed"
+else
+    NS=lvmd-pkg-$$
+    if pkg_corosync_up "$NS" "$TESTDIR/corosync"; then
+        at_exit "ip netns exec $NS busybox sh $inst/etc/init.d/cmirrord stop"
+        run_script_tests cmirrord cmirrord "$PKG_PID_DIR/cmirrord.pid" ""
+    else
+        note "SKIPPED cmirrord: corosync did not start in network namespace $NS"
+    fi
+    NS=""
+fi
+echo "ok"
