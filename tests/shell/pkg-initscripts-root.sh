@@ -25,12 +25,14 @@ mkdir -p "$inst/etc/default"
 rm -rf "$PKG_STATE/run"
 
 NS=""          # network namespace the scripts run in (cmirrord)
+INIT_SH="busybox sh"   # the shell that runs the scripts
 in_ns() { if [ -n "$NS" ]; then ip netns exec "$NS" "$@"; else "$@"; fi; }
 
 # rc_is WANT SCRIPT ACTION: run the init script under busybox sh, check its exit code.
 rc_is() {
     local want=$1 script=$2 action=$3 out rc
-    out=$(in_ns busybox sh "$inst/etc/init.d/$script" "$action" 2>&1)
+    # shellcheck disable=SC2086
+    out=$(in_ns $INIT_SH "$inst/etc/init.d/$script" "$action" 2>&1)
     rc=$?
     note "$script $action -> $rc: $out"
     [ "$rc" = "$want" ] || fail "$script $action exited $rc, expected $want: $out"
@@ -129,6 +131,16 @@ at_exit "for s in lvm2-lvmetad lvm2-lvmpolld; do busybox sh $inst/etc/init.d/\$s
 
 run_script_tests lvmetad lvm2-lvmetad "$PKG_PID_DIR/lvmetad.pid" "$PKG_RUN_DIR/lvmetad.socket"
 run_script_tests lvmpolld lvm2-lvmpolld "$PKG_PID_DIR/lvmpolld.pid" "$PKG_RUN_DIR/lvmpolld.socket"
+
+# Debian's /bin/sh (dash) with Debian's start-stop-daemon, for one daemon.
+if command -v dash >/dev/null && [ -x /sbin/start-stop-daemon ]; then
+    INIT_SH=dash
+    note "=== lvm2-lvmpolld under dash with Debian's start-stop-daemon"
+    echo "USE_START_STOP_DAEMON=yes" >"$inst/etc/default/lvm2-lvmpolld"
+    exercise lvmpolld lvm2-lvmpolld "$PKG_PID_DIR/lvmpolld.pid" "$PKG_RUN_DIR/lvmpolld.socket"
+    rm -f "$inst/etc/default/lvm2-lvmpolld"
+    INIT_SH="busybox sh"
+fi
 
 # lvmpolld is started as lvm2 ships it: idle timeout 60 s.
 rc_is 0 lvm2-lvmpolld start
