@@ -92,7 +92,7 @@ do_start() {
         return 5
     fi
     if [ -e "$PIDFILE" ]; then
-        say "$NAME: removing stale pidfile $PIDFILE${pid:+ (pid $pid is not $PROCNAME)}."
+        say "$NAME: removing stale pidfile $PIDFILE${pid:+ (pid $pid is not a running $PROCNAME)}."
         rm -f "$PIDFILE" || return 1
     fi
     mkdir -p "${PIDFILE%/*}" || return 1

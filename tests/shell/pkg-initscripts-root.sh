@@ -40,6 +40,14 @@ rc_is() {
 
 pid_of() { local p; read -r p <"$1" 2>/dev/null && echo "$p"; }
 comm_of() { cat "/proc/$1/comm" 2>/dev/null; }
+# running PID NAME: PID is a live process (not a zombie waiting for init) called NAME.
+running() {
+    local stat
+    stat=$(cat "/proc/$1/stat" 2>/dev/null) || return 1
+    case ${stat##*) } in Z* | X*) return 1 ;; esac
+    [ "$(comm_of "$1")" = "$2" ]
+}
+gone() { local i; for i in $(seq 50); do running "$1" "$2" || return 0; sleep 0.1; done; return 1; }
 
 # exercise NAME SCRIPT PIDFILE SOCKET(or "")
 exercise() {
@@ -50,7 +58,7 @@ exercise() {
 
     rc_is 0 "$script" start
     pid=$(pid_of "$pidfile") || fail "$name: no pidfile $pidfile after start"
-    [ "$(comm_of "$pid")" = "$name" ] || fail "$name: pidfile names pid $pid ($(comm_of "$pid"))"
+    running "$pid" "$name" || fail "$name: pidfile names pid $pid ($(comm_of "$pid"))"
     if [ -n "$socket" ]; then
         [ -S "$socket" ] || fail "$name: no socket $socket after start"
         send "$socket" <<<'request = "hello"' | grep -q "protocol = \"$name\"" \
@@ -63,14 +71,14 @@ exercise() {
     rc_is 0 "$script" restart
     pid2=$(pid_of "$pidfile") || fail "$name: no pidfile after restart"
     [ "$pid2" != "$pid" ] || fail "$name: restart kept pid $pid"
-    kill -0 "$pid" 2>/dev/null && [ "$(comm_of "$pid")" = "$name" ] && fail "$name: old pid $pid survived restart"
+    running "$pid" "$name" && fail "$name: old pid $pid survived restart"
     [ -z "$socket" ] || [ -S "$socket" ] || fail "$name: no socket after restart"
     rc_is 0 "$script" force-reload
     pid=$(pid_of "$pidfile") || fail "$name: no pidfile after force-reload"
     [ "$pid" != "$pid2" ] || fail "$name: force-reload did not restart"
 
     rc_is 0 "$script" stop
-    wait_gone "$pid" 5 || fail "$name: pid $pid still running after stop"
+    running "$pid" "$name" && fail "$name: pid $pid still running after stop"
     [ -e "$pidfile" ] && fail "$name: pidfile left after stop"
     [ -n "$socket" ] && [ -e "$socket" ] && fail "$name: socket left after stop"
     rc_is 3 "$script" status
@@ -85,7 +93,7 @@ exercise() {
     rc_is 1 "$script" status
     rc_is 0 "$script" start
     pid=$(pid_of "$pidfile")
-    [ "$pid" != "$dead" ] && [ "$(comm_of "$pid")" = "$name" ] || fail "$name: not started over a stale pidfile"
+    [ "$pid" != "$dead" ] && running "$pid" "$name" || fail "$name: not started over a stale pidfile"
     rc_is 0 "$script" stop
 
     # Stale pidfile naming a live process of another program (a reused pid): left alone.
@@ -100,16 +108,16 @@ exercise() {
     rc_is 0 "$script" start
     kill -0 "$other" 2>/dev/null || fail "$name: start killed an unrelated process"
     pid=$(pid_of "$pidfile")
-    [ "$(comm_of "$pid")" = "$name" ] || fail "$name: not started over a reused pid"
+    running "$pid" "$name" || fail "$name: not started over a reused pid"
     kill "$other"
 
     # A killed daemon leaves pidfile and socket behind: status 1, and start recovers.
     kill -9 "$pid"
-    wait_gone "$pid" 5
+    gone "$pid" "$name" || fail "$name: pid $pid survived SIGKILL"
     rc_is 1 "$script" status
     rc_is 0 "$script" start
     pid2=$(pid_of "$pidfile")
-    [ "$(comm_of "$pid2")" = "$name" ] || fail "$name: not restarted after a crash"
+    running "$pid2" "$name" || fail "$name: not restarted after a crash"
     [ -z "$socket" ] || send "$socket" <<<'request = "hello"' | grep -q 'response = "OK"' \
         || fail "$name: socket does not answer after restart over a stale one"
     rc_is 0 "$script" stop
