@@ -63,6 +63,8 @@ check grep -qx 'pool:Active' "$during"
 check grep -qx 'tmeta:Active' "$during"
 check grep -qx 'tdata:Active' "$during"
 check [ "$(dmsetup info -c --noheadings -o suspended thin0)" = Active ]
+T stack pool
+check [ "$(T stack pool | grep -c ' active$')" = 3 ]
 expect_tid pool 2
 dmsetup create snap1 --table "0 32768 thin /dev/mapper/pool 1"
 cmp /dev/mapper/thin0 /dev/mapper/snap1 || fail "snapshot differs from its origin"
