@@ -19,6 +19,8 @@ pub mod write;
 mod cases;
 #[cfg(test)]
 mod libdm_vectors;
+#[cfg(test)]
+mod roundtrip;
 
 pub use parse::{parse, parse_with_limits, DupMode, Limits, ParseError};
 pub use write::{write_metadata, write_simple, write_tree, SimpleField};

@@ -67,7 +67,7 @@ pub fn write_tree_into(out: &mut String, nodes: &[Node]) {
 /// A key as libdm writes it: quoted and escaped when it holds `#`, `"` or `!`. We also quote a
 /// key that would not read back as one identifier (empty, whitespace, `=`, `{`, `}`, or a
 /// leading `'`, `[`, `]`, `,`), where libdm writes text it cannot parse itself.
-fn push_key(out: &mut String, key: &str) {
+pub(crate) fn push_key(out: &mut String, key: &str) {
     let needs = key.is_empty()
         || key.bytes().any(|b| {
             matches!(b, b'#' | b'"' | b'!' | b'=' | b'{' | b'}') || super::lex::is_space(b)
