@@ -16,11 +16,11 @@ start_testd() {
     at_exit "kill -9 $pid"
     wait_for_socket "$S"
 }
-# idle_clients N TAG: N clients that say hello, then stay connected and silent.
+# idle_clients N TAG [SECS]: N clients that say hello, then stay connected and silent (30 s).
 idle_clients() {
     local i
     for i in $(seq "$1"); do
-        { printf 'request = "hello"\n\n##\n'; sleep 30; } | socat - "UNIX-CONNECT:$S" >"$TESTDIR/$2.$i" &
+        { printf 'request = "hello"\n\n##\n'; sleep "${3:-30}"; } | socat - "UNIX-CONNECT:$S" >"$TESTDIR/$2.$i" &
         at_exit "kill $! 2>/dev/null"
     done
     for i in $(seq 100); do
@@ -70,5 +70,11 @@ if [ -x /sbin/lvmpolld ]; then
         fail "wrong-protocol message: $err"
     n=$(printf 'request = "hello"\n##\nrequest = "hello"\n##\n' | socat -t 1 - "UNIX-CONNECT:$CS" | grep -c '^##$')
     note "C lvmpolld answered $n of 2 pipelined requests"
-    kill $cpid
+    # The same SIGTERM measurement against C lvmpolld: it waits until the idle clients hang up
+    # (here after 3 s; they could stay forever).
+    S=$CS idle_clients 10 cidle 3
+    t0=$(date +%s%N)
+    kill -TERM $cpid
+    wait $cpid
+    echo "C lvmpolld $(/sbin/lvmpolld -V 2>&1 | head -1 | cut -d: -f2): SIGTERM with 10 idle clients connected (they hang up after 3 s): exited in $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 fi
