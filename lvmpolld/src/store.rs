@@ -16,7 +16,7 @@
 use crate::request::{PollInit, PollType};
 use common::{log_info, log_warn};
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -88,25 +88,28 @@ impl Entry {
 
     fn dump_into(&self, out: &mut String) {
         let st = self.state.lock().clone();
-        let _ = write!(
-            out,
-            "\t{id} {{\n\t\tlvid=\"{lvid}\"\n\t\ttype=\"{ty}\"\n\t\tlvname=\"{lvname}\"\n\
-             \t\tlvmpolld_internal_timeout={timeout}\n\t\tlvm_command_interval=\"{interval}\"\n\
-             \t\tLVM_SYSTEM_DIR=\"{sysdir}\"\n\t\tlvm_command_pid={pid}\n\
-             \t\tpolling_finished={fin}\n\t\terror_occured={err}\n\t\tinit_requests_count={n}\n\
-             \t\tlvm_command {{\n",
-            id = self.id,
-            lvid = self.lvid,
-            ty = self.kind.name(),
-            lvname = self.lvname,
-            timeout = self.timeout as i32,
-            interval = self.interval,
-            sysdir = self.sysdir.as_deref().unwrap_or("<undefined>"),
-            pid = st.pid,
-            fin = u8::from(st.finished),
-            err = u8::from(st.error),
-            n = st.init_requests,
+        let mut line = |key: &str, quoted: bool, value: &dyn std::fmt::Display| {
+            out.push_str("\t\t");
+            out.push_str(key);
+            out.push_str(if quoted { "=\"" } else { "=" });
+            let _ = write!(out, "{value}");
+            out.push_str(if quoted { "\"\n" } else { "\n" });
+        };
+        line("lvid", true, &self.lvid);
+        line("type", true, &self.kind.name());
+        line("lvname", true, &self.lvname);
+        line("lvmpolld_internal_timeout", false, &(self.timeout as i32));
+        line("lvm_command_interval", true, &self.interval);
+        line(
+            "LVM_SYSTEM_DIR",
+            true,
+            &self.sysdir.as_deref().unwrap_or("<undefined>"),
         );
+        line("lvm_command_pid", false, &st.pid);
+        line("polling_finished", false, &u8::from(st.finished));
+        line("error_occured", false, &u8::from(st.error));
+        line("init_requests_count", false, &st.init_requests);
+        out.push_str("\t\tlvm_command {\n");
         match st.outcome {
             None => out.push_str("\t\t\tstate=\"in_progress\"\n"),
             Some(o) => {
@@ -114,10 +117,9 @@ impl Entry {
                     Outcome::Exited(c) => ("retcode", c),
                     Outcome::Signalled(s) => ("signal", s),
                 };
-                let _ = write!(
-                    out,
-                    "\t\t\tstate=\"finished\"\n\t\t\treason=\"{why}\"\n\t\t\tvalue={v}\n"
-                );
+                out.push_str("\t\t\tstate=\"finished\"\n\t\t\treason=\"");
+                out.push_str(why);
+                let _ = writeln!(out, "\"\n\t\t\tvalue={v}");
             }
         }
         out.push_str("\t\t}\n\t}\n");
@@ -126,7 +128,7 @@ impl Entry {
 
 #[derive(Default)]
 struct StoreInner {
-    entries: HashMap<String, Arc<Entry>>,
+    entries: BTreeMap<String, Arc<Entry>>,
     /// Operations whose monitoring has not ended.
     active: usize,
 }
@@ -298,10 +300,11 @@ impl Registry {
 }
 
 fn dump_store(s: &StoreInner, out: &mut String) {
-    let mut ids: Vec<&String> = s.entries.keys().collect();
-    ids.sort();
-    for id in ids {
-        s.entries[id].dump_into(out);
+    for (id, e) in &s.entries {
+        out.push('\t');
+        out.push_str(id);
+        out.push_str(" {\n");
+        e.dump_into(out);
     }
 }
 

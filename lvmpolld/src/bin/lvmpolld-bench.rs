@@ -281,7 +281,7 @@ fn compare(args: &[String]) -> i32 {
         figs[k].rss_kib = d.status_kib("VmRSS:");
         figs[k].threads = d.threads();
     }
-    for round in 0..20 {
+    for round in 0..40 {
         for k in 0..2 {
             for j in 0..100 {
                 let i = (round * 100 + j) % count;
@@ -293,7 +293,7 @@ fn compare(args: &[String]) -> i32 {
                     return 1;
                 }
             }
-            for _ in 0..5 {
+            for _ in 0..10 {
                 let t = Instant::now();
                 let r = send(&mut clients[k], "request = \"dump\"\n");
                 figs[k].dump_us.push(t.elapsed().as_secs_f64() * 1e6);
