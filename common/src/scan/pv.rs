@@ -114,11 +114,21 @@ pub(crate) mod tests {
 
     /// An 8 MiB PV image with one 1 MiB mda at 4096 holding `text` (if any), like pvcreate.
     pub(crate) fn pv_image(pvid: &str, text: Option<&[u8]>, ignored: bool) -> Vec<u8> {
-        let size = 8u64 << 20;
+        pv_image_sized(pvid, text, ignored, 8 << 20, (1 << 20) - 4096)
+    }
+
+    /// A PV image of `size` bytes with one mda of `mda_size` bytes at 4096.
+    pub(crate) fn pv_image_sized(
+        pvid: &str,
+        text: Option<&[u8]>,
+        ignored: bool,
+        size: u64,
+        mda_size: u64,
+    ) -> Vec<u8> {
         let mut img = vec![0u8; size as usize];
         let mda = DiskLocn {
             offset: 4096,
-            size: (1 << 20) - 4096,
+            size: mda_size,
         };
         let pv = PvHeader {
             pvid: pvid.into(),
@@ -187,5 +197,55 @@ pub(crate) mod tests {
             pv.problems[0],
             AreaProblem::Header(0, MdaError::SizeMismatch { .. })
         ));
+    }
+
+    /// Random byte flips in the label sector, the mda header and the text (each image resealed
+    /// or not) never panic and never yield an mda outside the device.
+    #[test]
+    fn random_damage_never_panics() {
+        let text = crate::scan::metadata::tests::SAMPLE.as_bytes();
+        let base = pv_image_sized(
+            "fQvILRuA8coAfpzufGo2gQE2LNKJgIoP",
+            Some(text),
+            false,
+            8192,
+            4096,
+        );
+        assert!(
+            scan_pv(&MemSource(&base)).unwrap().vg.is_some(),
+            "the undamaged image has a VG"
+        );
+        let mut read_vg = 0;
+        let mut seed = 0x9e37_79b9_7f4a_7c15u64;
+        let mut rnd = move || {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            seed
+        };
+        for round in 0..3000 {
+            let mut img = base.clone();
+            for _ in 0..1 + rnd() % 4 {
+                let region =
+                    [(512usize, 512usize), (4096, 64), (4608, text.len())][(rnd() % 3) as usize];
+                let at = region.0 + (rnd() as usize) % region.1;
+                img[at] = rnd() as u8;
+            }
+            if round % 2 == 0 {
+                crate::scan::label::reseal_label_sector(&mut img[512..1024]);
+                let crc = calc_crc(INITIAL_CRC, &img[4100..4608]);
+                img[4096..4100].copy_from_slice(&crc.to_le_bytes());
+            }
+            if let Ok(pv) = scan_pv(&MemSource(&img)) {
+                read_vg += usize::from(pv.vg.is_some());
+                for h in pv.mdas.iter().filter_map(|m| m.header.as_ref()) {
+                    assert!(h.start + h.size <= img.len() as u64);
+                }
+            }
+        }
+        assert!(
+            read_vg > 100,
+            "damage tests should also reach the metadata text"
+        );
     }
 }
