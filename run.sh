@@ -44,13 +44,12 @@ echo "== filling it: lvmetad-scan --cache -s $SOCK ${IMAGES[*]##*/}"
 
 echo
 echo "== what lvmetad caches (lvmetad-scan --show: pv_list, vg_list, vg_lookup)"
-"$BIN/lvmetad-scan" --show -s "$SOCK"
+"$BIN/lvmetad-scan" --show -s "$SOCK" "${IMAGES[@]}"
 
 cat <<MSG
 
 == lvmetad (pid $DAEMON) keeps serving on $SOCK. Try, in another shell:
-     $BIN/lvmetactl -s $SOCK dump        (if your lvmetactl takes -s; else
-     LVM_LVMETAD_SOCKET=$SOCK $BIN/lvmetactl dump)
+     LVM_LVMETAD_SOCKET=$SOCK $BIN/lvmetactl dump
      $BIN/lvmetad-scan --show --json -s $SOCK
    Ctrl-C stops it and removes $WORK.
 MSG

@@ -1,11 +1,12 @@
 #!/bin/bash
 # lvmetad-scan reads the bundled sample PV images (real PVs written by lvm2 2.03: two metadata
 # copies, a bootloader area, striped and multi-segment LVs, an orphan) and reports what lvm2
-# reported for them; crafted damage to a copy is refused with an error, not a crash. No root.
+# reported for them, also after a round trip through our lvmetad (--cache, then --show); crafted
+# damage to a copy is refused with an error, not a crash. No root.
 # timeout: 30
 . "$(dirname "$0")/../lib/common.sh"
 . "$TOP/tests/lib/scan.sh"
-need_cmd jq xz
+need_cmd jq xz socat
 [ -x "$BIN/lvmetad-scan" ] || skip "lvmetad-scan not built"
 
 D=$TOP/tests/data/pv-images
@@ -21,6 +22,18 @@ table=$("$BIN/lvmetad-scan" pv1.img pv2.img pv3.img pv4.img) || fail "table form
 for w in vg_sample vg_other linear striped data logs; do
     echo "$table" | grep -qw "$w" || fail "table lacks $w"
 done
+
+# Through our lvmetad (no root needed): --cache fills it, --show reads back the same answers.
+if [ -x "$BIN/lvmetad" ]; then
+    start_lvmetad
+    "$BIN/lvmetad-scan" --cache -s "$SOCK" pv1.img pv2.img pv3.img pv4.img 2>err || fail "--cache: $(cat err)"
+    grep -q "4 PV(s) sent" err || fail "not all PVs sent: $(cat err)"
+    shown=$("$BIN/lvmetad-scan" --show --json -s "$SOCK" pv1.img pv2.img pv3.img pv4.img) || fail "--show failed"
+    same_json "cached PVs" "$(jq "$NORM_LVM_PVS" "$D/expected-pvs.json")" "$(echo "$shown" | jq "$NORM_OUR_PVS")"
+    same_json "cached VGs" "$(jq "$NORM_LVM_VGS" "$D/expected-vgs.json")" "$(echo "$shown" | jq "$NORM_OUR_VGS")"
+    same_json "cached segments" "$(jq "$NORM_LVM_SEGS" "$D/expected-segs.json")" "$(echo "$shown" | jq "$NORM_OUR_SEGS")"
+    global_info | grep -q 'token = "filter:0"' || fail "token not installed: $(global_info)"
+fi
 
 # Damage: flip a byte inside pv1's first metadata text; the second copy (end of device) still
 # gives the VG, and the damage is reported.

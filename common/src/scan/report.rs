@@ -132,8 +132,13 @@ impl Inventory {
         self.pvs.push(row);
     }
 
-    /// From lvmetad's `pv_list` reply and the `vg_lookup` metadata of each VG.
-    pub fn from_lvmetad(pv_list: &Tree, vgs: Vec<VolumeGroup>) -> Inventory {
+    /// From lvmetad's `pv_list` reply and the `vg_lookup` metadata of each VG. `names` maps
+    /// device numbers to the names to show (else `/dev/NAME` from sysfs, or `MAJ:MIN`).
+    pub fn from_lvmetad(
+        pv_list: &Tree,
+        vgs: Vec<VolumeGroup>,
+        names: &BTreeMap<u64, String>,
+    ) -> Inventory {
         let mut inv = Inventory {
             vgs,
             ..Default::default()
@@ -143,7 +148,10 @@ impl Inventory {
         };
         for pv in list.children() {
             let devno = pv.find_int("device").unwrap_or(0) as u64;
-            let name = device_name(devno);
+            let name = names
+                .get(&devno)
+                .cloned()
+                .unwrap_or_else(|| device_name(devno));
             let id = pv.find_str("id").unwrap_or(&pv.key).to_owned();
             let size = pv.find_int("dev_size").unwrap_or(0) as u64;
             let mdas = pv

@@ -14,11 +14,12 @@ use std::process::ExitCode;
 
 const USAGE: &str =
     "Usage: lvmetad-scan [--cache] [-s SOCKET] [--config LVMCONF] [--json] [-j N] [DEV...]
-       lvmetad-scan --show [-s SOCKET] [--json]
+       lvmetad-scan --show [-s SOCKET] [--json] [DEV...]
 
 Scan PVs (block devices under /dev, or the given block devices and image files).
   --cache        fill lvmetad (full repopulation without DEV, those devices only with DEV)
-  --show         print what lvmetad caches (PVs, VGs, LVs) instead of scanning
+  --show         print what lvmetad caches (PVs, VGs, LVs) instead of scanning;
+                 DEVs given then only name the devices lvmetad knows by number
   -s SOCKET      lvmetad socket (default: $LVM_LVMETAD_SOCKET or the built-in path)
   --config FILE  lvm.conf to read devices/global_filter from
   --json         print JSON instead of tables
@@ -134,7 +135,14 @@ fn show(o: &Options) -> Result<(), String> {
         }
     }
     vgs.sort_by(|a, b| a.name.cmp(&b.name));
-    let inv = Inventory::from_lvmetad(&pv_list, vgs);
+    // Paths given with --show only name the devices lvmetad knows by number.
+    let names = o
+        .devices
+        .iter()
+        .filter_map(|p| device_from_path(Path::new(p)).ok())
+        .map(|d| (d.devno, d.path.display().to_string()))
+        .collect();
+    let inv = Inventory::from_lvmetad(&pv_list, vgs, &names);
     print_inventory(o, &inv);
     let gi = l.global_info().map_err(|e| e.to_string())?;
     if !o.json {
