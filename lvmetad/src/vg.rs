@@ -4,7 +4,7 @@
 //! Where C 2.02.187 calls `exit(EXIT_FAILURE)` (vg_update without id, name or seqno, or an update
 //! `_update_metadata` refuses), we reply `failed` with a reason and leave the cache untouched.
 
-use crate::cache::{Cache, Update, VgInfo, VGFL_INVALID};
+use crate::cache::{Cache, Update, VGFL_INVALID};
 use common::daemon::{log, Request, Response};
 
 fn int32(r: &Request, path: &str) -> Option<i64> {
@@ -101,7 +101,7 @@ pub fn set_vg_info(cache: &mut Cache, r: &Request) -> Response {
             return ok;
         }
     }
-    let info = cache.info.entry(vgid).or_insert_with(VgInfo::default);
+    let info = cache.info.entry(vgid).or_default();
     info.external_version = version;
     info.flags |= VGFL_INVALID;
     ok

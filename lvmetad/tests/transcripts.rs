@@ -16,7 +16,8 @@ fn data_dir() -> PathBuf {
 
 /// (conn, msg) → (request frame payload, reply payload), from every capture file.
 fn load_pairs() -> BTreeMap<(u32, u32), (Vec<u8>, Vec<u8>)> {
-    let mut half: BTreeMap<(u32, u32), (Option<Vec<u8>>, Option<Vec<u8>>)> = BTreeMap::new();
+    type Half = (Option<Vec<u8>>, Option<Vec<u8>>);
+    let mut half: BTreeMap<(u32, u32), Half> = BTreeMap::new();
     for entry in std::fs::read_dir(data_dir()).expect("data dir") {
         let path = entry.expect("entry").path();
         let name = path.file_name().unwrap().to_string_lossy().to_string();
