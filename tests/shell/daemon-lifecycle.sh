@@ -14,9 +14,23 @@ stop() { [ -f "$P" ] && kill -9 "$(cat "$P")" 2>/dev/null; }
 at_exit stop
 
 hello() { printf 'request = "hello"\n' | send "$1"; }
+# wait_dead PID SECS: a daemonized process is reaped by init whenever init gets to it, so an
+# exited zombie counts as gone.
+wait_dead() {
+    local i st
+    for ((i = 0; i < $2 * 100; i++)); do
+        st=$(ps -o stat= -p "$1" 2>/dev/null) || return 0
+        [[ -z $st || $st == Z* ]] && return 0
+        sleep 0.01
+    done
+    return 1
+}
 
-# Daemonize: the parent returns 0 only once the child is serving.
+# Daemonize: the parent returns 0 only once the child is serving. fd 9 is a stray the child
+# must not keep.
+exec 9>"$TESTDIR/stray"
 "$TESTD" -s "$S" -p "$P"; rc=$?
+exec 9>&-
 [ $rc = 0 ] || fail "daemonizing testd exited $rc"
 [ -S "$S" ] || fail "socket not there when the parent returned"
 pid=$(cat "$P") || fail "no pidfile"
@@ -26,6 +40,9 @@ note "daemon pid $pid"
 [ "$(readlink /proc/$pid/cwd)" = / ] || fail "daemon cwd is not /"
 [ "$(readlink /proc/$pid/fd/0)" = /dev/null ] || fail "stdin not /dev/null"
 [ "$(readlink /proc/$pid/fd/2)" = /dev/null ] || fail "stderr not /dev/null"
+for fd in /proc/$pid/fd/*; do
+    [ "$(readlink "$fd")" != "$TESTDIR/stray" ] || fail "daemon kept the stray fd ${fd##*/}"
+done
 [ "$(stat -c %A "$S")" = srwx------ ] || fail "socket mode $(stat -c %A "$S")"
 [ "$(hello "$S")" = "$(printf 'response = "OK"\nprotocol = "testd"\nversion = 1\n')" ] ||
     fail "hello reply: $(hello "$S" | od -c)"
@@ -45,7 +62,7 @@ echo "$err" | grep -q "Child exited with code 1" || fail "message: $err"
 hello "$S" | grep -q OK || fail "first daemon harmed by the refused ones"
 
 # kill -9 leaves a stale socket and an unlocked pidfile: both are reused.
-kill -9 "$pid"; wait_gone "$pid" 5 || fail "kill -9 did not work"
+kill -9 "$pid"; wait_dead "$pid" 5 || fail "kill -9 did not work"
 [ -S "$S" ] && [ -f "$P" ] || fail "expected a stale socket and pidfile"
 "$TESTD" -s "$S" -p "$P" || fail "restart over a stale socket failed"
 pid2=$(cat "$P")
@@ -55,7 +72,7 @@ note "stale socket reused by pid $pid2"
 
 # SIGTERM: exits, removes socket and pidfile.
 kill -TERM "$pid2"
-wait_gone "$pid2" 2 || fail "no exit after SIGTERM"
+wait_dead "$pid2" 1 || fail "no exit within 1 s of SIGTERM"
 [ ! -e "$S" ] || fail "socket left behind"
 [ ! -e "$P" ] || fail "pidfile left behind"
 
