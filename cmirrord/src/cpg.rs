@@ -64,6 +64,8 @@ pub struct CpgTransport {
     rx: Receiver<TransportEvent>,
     me: Option<u32>,
     max_message: usize,
+    /// Groups whose corosync connection failed.
+    dead: std::collections::HashSet<String>,
 }
 
 impl CpgTransport {
@@ -76,6 +78,7 @@ impl CpgTransport {
             rx,
             me: None,
             max_message: 64 * 1024,
+            dead: Default::default(),
         }
     }
 
@@ -94,6 +97,7 @@ impl Transport for CpgTransport {
     fn poll_fds(&self) -> Vec<(RawFd, String)> {
         self.handles
             .iter()
+            .filter(|(g, _)| !self.dead.contains(*g))
             .filter_map(|(g, h)| cpg::fd_get(h).ok().map(|fd| (fd, g.clone())))
             .collect()
     }
@@ -102,7 +106,12 @@ impl Transport for CpgTransport {
     fn dispatch(&mut self, uuid: &str) -> Vec<TransportEvent> {
         if let Some(h) = self.handles.get(uuid) {
             if let Err(e) = cpg::dispatch(h, DispatchFlags::All) {
+                // corosync went away: stop polling this handle (requests then fail with
+                // -EBADE) instead of spinning on a dead descriptor.
                 common::log_error!("cpg_dispatch failed: {e}");
+                if matches!(e, CsError::CsErrLibrary | CsError::CsErrBadHandle) {
+                    self.dead.insert(uuid.to_owned());
+                }
             }
         }
         self.rx.try_iter().collect()
@@ -137,6 +146,7 @@ impl Transport for CpgTransport {
     }
 
     fn finalize(&mut self, uuid: &str) {
+        self.dead.remove(uuid);
         // Dropping the handle finalizes it; we are never inside a callback here.
         self.handles.remove(uuid);
     }

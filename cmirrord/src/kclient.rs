@@ -196,14 +196,25 @@ impl KernelClient {
             "status_table" => self
                 .ok(T::StatusTable, uuid, luid, vec![])
                 .map(|d| format!("{:?}", String::from_utf8_lossy(&d))),
-            // resync N: recover up to N regions (0 = until done); prints how many.
+            // resync N [TOTAL]: recover up to N regions (0 = no limit); stop at the first "no
+            // work", or with TOTAL, once the log's sync count reaches TOTAL (other nodes may hold
+            // regions meanwhile). Prints how many this client recovered.
             "resync" => {
-                let limit = nums(3)?.first().copied().unwrap_or(0);
+                let a = nums(3)?;
+                let limit = a.first().copied().unwrap_or(0);
+                let total = a.get(1).copied().unwrap_or(0);
                 let mut n = 0u64;
                 while limit == 0 || n < limit {
                     let v = payload::words(&self.ok(T::GetResyncWork, uuid, luid, vec![])?);
                     if v[0] == 0 {
-                        break;
+                        if total == 0
+                            || word(self.ok(T::GetSyncCount, uuid, luid, vec![])?)
+                                == total.to_string()
+                        {
+                            break;
+                        }
+                        std::thread::sleep(Duration::from_millis(2));
+                        continue;
                     }
                     self.ok(T::SetRegionSync, uuid, luid, payload::pair(v[1], 1))?;
                     self.ok(T::ClearRegion, uuid, luid, payload::list(&[v[1]]))?;

@@ -105,3 +105,16 @@ cm_teardown() {
     [ -n "$CM_HUB" ] && ip netns del "$CM_HUB" 2>/dev/null
     true
 }
+
+# cm_wait_members N: wait until every node's corosync sees N members.
+cm_wait_members() {
+    local want=$1 i n
+    for i in "${CM_NODES[@]}"; do
+        for _ in $(seq 150); do
+            n=$(ip netns exec "$(cm_ns "$i")" corosync-quorumtool -s 2>/dev/null | sed -n 's/^Nodes: *//p')
+            [ "${n:-0}" = "$want" ] && break
+            sleep 0.1
+        done
+        [ "${n:-0}" = "$want" ] || fail "node $i sees ${n:-0} corosync members, not $want"
+    done
+}

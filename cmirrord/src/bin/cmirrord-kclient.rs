@@ -25,7 +25,7 @@ fn main() {
         }
     };
     let lines: Box<dyn Iterator<Item = String>> = if args.len() > 1 {
-        Box::new(args[1..].iter().cloned().collect::<Vec<_>>().into_iter())
+        Box::new(args.into_iter().skip(1))
     } else {
         Box::new(
             std::io::stdin()

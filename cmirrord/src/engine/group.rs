@@ -171,7 +171,8 @@ impl Engine {
     pub fn delivered(&mut self, uuid: &str, nodeid: u32, bytes: &[u8]) {
         use RequestType::*;
         if !self.groups.contains_key(uuid) {
-            log_error!("Unable to find clog_cpg for cluster message");
+            // Late deliveries after our own leave (same dispatch batch) land here.
+            common::log_debug!("Unable to find clog_cpg for cluster message");
             return;
         }
         let mut msg = match ClogMessage::decode(bytes) {
@@ -396,6 +397,11 @@ impl Engine {
                 return;
             }
         }
+        log_info!(
+            "[{}] Checkpoint for node {target} sent in {n} pieces of at most {} bytes (skip {skip})",
+            crate::short_uuid(uuid),
+            self.transport.max_message()
+        );
         if let Some(g) = self.groups.get_mut(uuid) {
             g.checkpoints_sent += 1;
             g.checkpoint_pieces_sent += n;
@@ -437,6 +443,10 @@ impl Engine {
         g.note(format!(
             "Checkpoint data received from {from}.  Log is now valid"
         ));
+        log_info!(
+            "[{}] Checkpoint data received from {from}.  Log is now valid",
+            crate::short_uuid(uuid)
+        );
         g.state = GroupState::Valid;
         self.flush_startup(uuid, c.skip);
     }
