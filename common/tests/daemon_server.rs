@@ -119,7 +119,9 @@ impl Drop for Testd {
     }
 }
 
-fn spawn_testd(socket: &Path, pidfile: &Path, extra: &[&str]) -> Child {
+/// Start testd in the foreground; its stderr is captured only when `capture` (an unread pipe
+/// could fill up and block a long-running daemon).
+fn spawn_testd_with(socket: &Path, pidfile: &Path, extra: &[&str], capture: bool) -> Child {
     Command::new(testd_path())
         .arg("-f")
         .arg("-s")
@@ -128,15 +130,23 @@ fn spawn_testd(socket: &Path, pidfile: &Path, extra: &[&str]) -> Child {
         .arg(pidfile)
         .args(extra)
         .stdin(Stdio::null())
-        .stderr(Stdio::piped())
+        .stderr(if capture {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
         .env("RUST_BACKTRACE", "0")
         .spawn()
         .expect("spawn testd")
 }
 
+fn spawn_testd(socket: &Path, pidfile: &Path, extra: &[&str]) -> Child {
+    spawn_testd_with(socket, pidfile, extra, false)
+}
+
 /// Run testd to completion (it is expected to refuse to start) and return (code, stderr).
 fn run_refused(socket: &Path, pidfile: &Path) -> (i32, String) {
-    let mut c = spawn_testd(socket, pidfile, &[]);
+    let mut c = spawn_testd_with(socket, pidfile, &[], true);
     let t0 = Instant::now();
     loop {
         if let Some(st) = c.try_wait().unwrap() {

@@ -31,7 +31,7 @@ reply=$({ printf 'request = "echo"\ntext = "'; head -c 200000 /dev/zero | tr '\0
     fail "oversized reply: $reply"
 "$TESTC" "$S" testd 1 | grep -q 'hello OK' || fail "daemon stopped serving"
 grep -q OK "$TESTDIR/other" || fail "other client not served"
-note "oversized request: $reply"
+note "oversized request: $(echo $reply)"
 
 # A panicking handler.
 reply=$(printf 'request = "panic"\n' | send "$S")
@@ -63,6 +63,19 @@ if command -v systemd-socket-activate >/dev/null; then
     kill $apid; wait $apid
     [ -S "$A" ] || fail "activated socket was unlinked (it belongs to systemd)"
     note "socket activation: fd 3 used, socket kept"
+    # fd 3 bound to another path is not adopted: the daemon makes its own socket.
+    B=$TESTDIR/own.socket
+    systemd-socket-activate -l "$TESTDIR/elsewhere.socket" -E SD_ACTIVATION=1 \
+        "$TESTD" -f -l info -s "$B" -p "$TESTDIR/own.pid" 2>"$TESTDIR/own.err" &
+    bpid=$!
+    at_exit "kill -9 $bpid"
+    # systemd-socket-activate starts the daemon on the first connection to its socket.
+    wait_for_socket "$TESTDIR/elsewhere.socket"
+    socat -u /dev/null "UNIX-CONNECT:$TESTDIR/elsewhere.socket"
+    wait_for_socket "$B"
+    "$TESTC" "$B" testd 1 | grep -q 'hello OK' || fail "daemon with a foreign fd 3 does not answer"
+    ! grep -q 'passed by systemd' "$TESTDIR/own.err" || fail "adopted a socket for another path"
+    kill $bpid; wait $bpid
 fi
 
 # Root-only: a non-root client gets an error reply.
@@ -78,5 +91,6 @@ if [ "$(id -u)" = 0 ] && command -v setpriv >/dev/null; then
         fail "non-root accepted"
     echo "$err" | grep -q 'permission denied: only root' || fail "non-root message: $err"
     note "root-only: $err"
+    kill $rpid; wait $rpid
 fi
 echo ok
