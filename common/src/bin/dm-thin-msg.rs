@@ -286,7 +286,8 @@ fn cmd_stack(ctl: &DmControl, pool_name: &str) -> Outcome {
     Ok(())
 }
 
-fn cmd_create(ctl: &DmControl, o: &Options, args: &[String]) -> Outcome {
+/// Checks `create NAME [--uuid U] LINE...` before anything is created.
+fn create_args(o: &Options, args: &[String]) -> Result<Action, Failure> {
     let [name, lines @ ..] = args else {
         return usage_err("create wants NAME TABLE_LINE...");
     };
@@ -300,14 +301,23 @@ fn cmd_create(ctl: &DmControl, o: &Options, args: &[String]) -> Outcome {
     let table = lines
         .iter()
         .map(|l| TargetLine::parse(l))
-        .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| Failure::Usage(e.to_string()))?;
+        .collect::<Result<Vec<_>, _>>();
+    let table = table.map_err(|e| Failure::Usage(e.to_string()))?;
     if table.is_empty() {
         return usage_err("create wants at least one table line");
     }
+    Ok(Action::Create { name, uuid, table })
+}
+
+fn cmd_create(
+    ctl: &DmControl,
+    name: DmName,
+    uuid: Option<DmUuid>,
+    table: &[TargetLine],
+) -> Outcome {
     let info = ctl.create(&name, uuid.as_ref())?;
     let dev = DeviceRef::Name(name);
-    if let Err(e) = ctl.load(&dev, &table, false).and_then(|_| ctl.resume(&dev)) {
+    if let Err(e) = ctl.load(&dev, table, false).and_then(|_| ctl.resume(&dev)) {
         let _ = ctl.remove(&dev);
         return Err(e.into());
     }
@@ -315,10 +325,38 @@ fn cmd_create(ctl: &DmControl, o: &Options, args: &[String]) -> Outcome {
     Ok(())
 }
 
-fn run(ctl_open: impl Fn() -> Result<DmControl, DmError>, o: &Options) -> Outcome {
-    let Some((command, args)) = o.args.split_first() else {
-        return usage_err("no command given");
-    };
+/// A command with its arguments checked, before any device is touched.
+enum Action {
+    Status(Vec<String>),
+    Transaction {
+        pool: String,
+        messages: Vec<ThinMessage>,
+    },
+    Immediate {
+        pool: DeviceRef,
+        message: ThinMessage,
+    },
+    Stack(String),
+    Version,
+    List,
+    Info(DeviceRef),
+    Table(DeviceRef),
+    Suspend(DeviceRef),
+    Resume(DeviceRef),
+    Remove(DeviceRef),
+    Create {
+        name: DmName,
+        uuid: Option<DmUuid>,
+        table: Vec<TargetLine>,
+    },
+    Message {
+        dev: DeviceRef,
+        sector: Sectors,
+        text: String,
+    },
+}
+
+fn parse_action(o: &Options, command: &str, args: &[String]) -> Result<Action, Failure> {
     let want = |n: usize| {
         if args.len() == n {
             Ok(())
@@ -326,25 +364,16 @@ fn run(ctl_open: impl Fn() -> Result<DmControl, DmError>, o: &Options) -> Outcom
             usage_err(format!("{command} wants {n} argument(s)"))
         }
     };
-    if command == "parse" {
-        return cmd_parse(args);
-    }
-    let ctl = ctl_open()?;
-    let immediate = |msg: ThinMessage| -> Outcome {
-        ThinPool::new(&ctl, device(&args[0])?).send_now(msg)?;
-        println!("{}: sent \"{msg}\"", args[0]);
-        Ok(())
-    };
-    match command.as_str() {
-        "status" => cmd_status(&ctl, args),
+    let dev0 = || device(&args[0]);
+    Ok(match command {
+        "status" => Action::Status(args.to_vec()),
         "create-thin" => {
             want(2)?;
-            transaction(
-                &ctl,
-                o,
-                &args[0],
-                vec![ThinMessage::CreateThin(dev_id(&args[1])?)],
-            )
+            let messages = vec![ThinMessage::CreateThin(dev_id(&args[1])?)];
+            Action::Transaction {
+                pool: args[0].clone(),
+                messages,
+            }
         }
         "create-snap" => {
             want(3)?;
@@ -352,86 +381,126 @@ fn run(ctl_open: impl Fn() -> Result<DmControl, DmError>, o: &Options) -> Outcom
                 id: dev_id(&args[1])?,
                 origin: dev_id(&args[2])?,
             };
-            transaction(&ctl, o, &args[0], vec![m])
+            Action::Transaction {
+                pool: args[0].clone(),
+                messages: vec![m],
+            }
         }
         "delete" => {
             want(2)?;
-            transaction(
-                &ctl,
-                o,
-                &args[0],
-                vec![ThinMessage::Delete(dev_id(&args[1])?)],
-            )
+            let messages = vec![ThinMessage::Delete(dev_id(&args[1])?)];
+            Action::Transaction {
+                pool: args[0].clone(),
+                messages,
+            }
         }
         "send" => {
             let [pool, texts @ ..] = args else {
                 return usage_err("send wants POOL MESSAGE...");
             };
-            let msgs = texts
+            let messages = texts
                 .iter()
                 .map(|t| t.parse())
                 .collect::<Result<Vec<ThinMessage>, _>>();
-            transaction(
-                &ctl,
-                o,
-                pool,
-                msgs.map_err(|e| Failure::Usage(e.to_string()))?,
-            )
+            let messages = messages.map_err(|e| Failure::Usage(e.to_string()))?;
+            Action::Transaction {
+                pool: pool.clone(),
+                messages,
+            }
         }
         "reserve-metadata-snap" => {
-            want(1).and_then(|_| immediate(ThinMessage::ReserveMetadataSnap))
+            want(1)?;
+            Action::Immediate {
+                pool: dev0()?,
+                message: ThinMessage::ReserveMetadataSnap,
+            }
         }
         "release-metadata-snap" => {
-            want(1).and_then(|_| immediate(ThinMessage::ReleaseMetadataSnap))
+            want(1)?;
+            Action::Immediate {
+                pool: dev0()?,
+                message: ThinMessage::ReleaseMetadataSnap,
+            }
         }
         "set-transaction-id" => {
             want(3)?;
             let (current, new) = (number("OLD", &args[1])?, number("NEW", &args[2])?);
-            immediate(ThinMessage::SetTransactionId { current, new })
+            Action::Immediate {
+                pool: dev0()?,
+                message: ThinMessage::SetTransactionId { current, new },
+            }
         }
-        "stack" => want(1).and_then(|_| cmd_stack(&ctl, &args[0])),
-        "version" => {
+        "stack" => want(1).map(|_| Action::Stack(args[0].clone()))?,
+        "version" => want(0).map(|_| Action::Version)?,
+        "list" => want(0).map(|_| Action::List)?,
+        "info" => want(1).and_then(|_| dev0()).map(Action::Info)?,
+        "table" => want(1).and_then(|_| dev0()).map(Action::Table)?,
+        "suspend" => want(1).and_then(|_| dev0()).map(Action::Suspend)?,
+        "resume" => want(1).and_then(|_| dev0()).map(Action::Resume)?,
+        "remove" => want(1).and_then(|_| dev0()).map(Action::Remove)?,
+        "create" => create_args(o, args)?,
+        "message" => {
+            want(3)?;
+            Action::Message {
+                dev: dev0()?,
+                sector: Sectors(number("SECTOR", &args[1])?),
+                text: args[2].clone(),
+            }
+        }
+        other => return usage_err(format!("unknown command {other:?}")),
+    })
+}
+
+fn execute(ctl: &DmControl, o: &Options, action: Action) -> Outcome {
+    match action {
+        Action::Status(names) => cmd_status(ctl, &names),
+        Action::Transaction { pool, messages } => transaction(ctl, o, &pool, messages),
+        Action::Immediate { pool, message } => {
+            ThinPool::new(ctl, pool.clone()).send_now(message)?;
+            println!("{pool}: sent \"{message}\"");
+            Ok(())
+        }
+        Action::Stack(pool) => cmd_stack(ctl, &pool),
+        Action::Version => {
             let v = ctl.version()?;
             println!("{}.{}.{}", v[0], v[1], v[2]);
             Ok(())
         }
-        "list" => {
+        Action::List => {
             for (d, n) in ctl.list()? {
                 println!("{d} {n}");
             }
             Ok(())
         }
-        "info" => {
-            want(1)?;
-            match ctl.info(&device(&args[0])?)? {
-                Some(i) => println!(
-                    "name={} uuid={} dev={} state={} read_only={} live_table={} inactive_table={} open_count={} event_nr={} targets={}",
-                    i.name,
-                    if i.uuid.is_empty() { "-" } else { &i.uuid },
-                    i.dev,
-                    if i.suspended { "suspended" } else { "active" },
-                    i.read_only,
-                    i.live_table,
-                    i.inactive_table,
-                    i.open_count,
-                    i.event_nr,
-                    i.target_count
-                ),
-                None => return Err(Failure::Other(format!("{}: no such device", args[0]))),
-            }
+        Action::Info(dev) => {
+            let Some(i) = ctl.info(&dev)? else {
+                return Err(Failure::Other(format!("{dev}: no such device")));
+            };
+            println!(
+                "name={} uuid={} dev={} state={} read_only={} live_table={} inactive_table={} \
+                 open_count={} event_nr={} targets={}",
+                i.name,
+                if i.uuid.is_empty() { "-" } else { &i.uuid },
+                i.dev,
+                if i.suspended { "suspended" } else { "active" },
+                i.read_only,
+                i.live_table,
+                i.inactive_table,
+                i.open_count,
+                i.event_nr,
+                i.target_count
+            );
             Ok(())
         }
-        "table" => {
-            want(1)?;
-            for l in ctl.table(&device(&args[0])?)?.1 {
+        Action::Table(dev) => {
+            for l in ctl.table(&dev)?.1 {
                 println!("{l}");
             }
             Ok(())
         }
-        "suspend" => {
-            want(1)?;
+        Action::Suspend(dev) => {
             ctl.suspend(
-                &device(&args[0])?,
+                &dev,
                 SuspendFlags {
                     noflush: o.noflush,
                     skip_lockfs: o.nolockfs,
@@ -439,32 +508,34 @@ fn run(ctl_open: impl Fn() -> Result<DmControl, DmError>, o: &Options) -> Outcom
             )?;
             Ok(())
         }
-        "resume" => {
-            want(1).and_then(|_| ctl.resume(&device(&args[0])?).map(drop).map_err(Into::into))
-        }
-        "remove" => want(1).and_then(|_| ctl.remove(&device(&args[0])?).map_err(Into::into)),
-        "create" => cmd_create(&ctl, o, args),
-        "message" => {
-            want(3)?;
-            let out = ctl.message(
-                &device(&args[0])?,
-                Sectors(number("SECTOR", &args[1])?),
-                &args[2],
-            )?;
-            if let Some(text) = out {
-                println!("{text}");
+        Action::Resume(dev) => ctl.resume(&dev).map(drop).map_err(Into::into),
+        Action::Remove(dev) => ctl.remove(&dev).map_err(Into::into),
+        Action::Create { name, uuid, table } => cmd_create(ctl, name, uuid, &table),
+        Action::Message { dev, sector, text } => {
+            if let Some(out) = ctl.message(&dev, sector, &text)? {
+                println!("{out}");
             }
             Ok(())
         }
-        other => usage_err(format!("unknown command {other:?}")),
     }
+}
+
+fn run(o: &Options) -> Outcome {
+    let Some((command, args)) = o.args.split_first() else {
+        return usage_err("no command given");
+    };
+    if command == "parse" {
+        return cmd_parse(args);
+    }
+    let action = parse_action(o, command, args)?;
+    execute(&DmControl::open()?, o, action)
 }
 
 fn main() -> ExitCode {
     let argv: Vec<String> = std::env::args().skip(1).collect();
     let result = match parse_options(&argv) {
         Ok(None) => Ok(()),
-        Ok(Some(o)) => run(DmControl::open, &o),
+        Ok(Some(o)) => run(&o),
         Err(e) => Err(e),
     };
     let (code, text) = match result {
