@@ -69,7 +69,7 @@ scenario() {
     polld_wait_finished "$s" "/tmp/other-sysdir${L}6"
     prog "${L}6"
     prog "${L}6" 'sysdir = "/tmp/other-sysdir"'
-    pi pvmove "${L}7" lvlong-100-0 100                # internal timeout 200
+    pi pvmove "${L}7" lvlong-2000-0 100                # internal timeout 200
     dump
     polld_wait_finished "$s" "${L}7"
     prog "${L}7"

@@ -63,6 +63,22 @@ if [ -x "$C_LVMPOLLD" ]; then
     check cmp -s "$TESTDIR/cdump.c" "$TESTDIR/cdump.rust"
 fi
 
+# pvmove --abort stops the running poll of the same LV (a deliberate difference from C)
+FAKE_LVM_LOG=$TESTDIR/a.calls "$P" -f -l info -s "$TESTDIR/a.socket" -p "$TESTDIR/a.pid" -B "$FAKE_LVM" 2>"$TESTDIR/a.log" &
+apid=$!
+at_exit "kill $apid"
+wait_for_socket "$TESTDIR/a.socket"
+printf 'request = "pvmove"\nlvid = "ABRT"\nvgname = "vg"\nlvname = "lv-30000-0"\ninterval = "1"\n' |
+    polld_raw "$TESTDIR/a.socket" >/dev/null
+printf 'request = "pvmove"\nlvid = "ABRT"\nvgname = "vg"\nlvname = "lv-200-0"\ninterval = "0"\nabort = 1\n' |
+    polld_raw "$TESTDIR/a.socket" | grep -q 'response = "OK"' || fail "abort poll-init refused"
+polld_wait_finished "$TESTDIR/a.socket" ABRT 10
+got=$(printf 'request = "progress_info"\nlvid = "ABRT"\n' | polld_raw "$TESTDIR/a.socket")
+[ "$got" = "$(printf 'response = "finished"\nreason = "signal"\nvalue = 15\n\n##')" ] ||
+    fail "regular poll after abort: $got"
+check grep -q 'abort requested, stopping the poll of ABRT' "$TESTDIR/a.log"
+kill "$apid"
+
 # daemon mode; SIGTERM while a poll runs: the child gets SIGTERM, everything is cleaned up
 FAKE_LVM_LOG=$TESTDIR/d.calls "$P" -s "$TESTDIR/d.socket" -p "$TESTDIR/d.pid" -B "$FAKE_LVM" ||
     fail "daemonizing failed"
