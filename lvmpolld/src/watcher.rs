@@ -221,7 +221,11 @@ impl LineReader {
     }
 
     fn emit(&self, pid: i32, line: &[u8]) {
-        let t = if self.stderr { LogType::Warn } else { LogType::Info };
+        let t = if self.stderr {
+            LogType::Warn
+        } else {
+            LogType::Info
+        };
         if !log::enabled(t) {
             return;
         }
