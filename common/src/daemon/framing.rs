@@ -51,18 +51,26 @@ impl std::error::Error for FrameError {}
 /// message (so two requests sent in one `write()` are two messages).
 pub struct FrameReader<R> {
     inner: R,
-    /// Bytes read but not yet returned: the start of the next message(s).
+    /// Bytes read from the stream; `buf[start..]` belong to messages not yet returned.
     buf: Vec<u8>,
+    start: usize,
+    /// Scratch space for one `read()`, reused across messages.
+    chunk: Vec<u8>,
     max: usize,
-    /// How much of `buf` is known to hold no complete terminator (search resumes near here).
+    /// `buf[start..start + scanned]` is known to hold no complete terminator.
     scanned: usize,
 }
+
+/// A buffer that grew past this for one big message is released afterwards.
+const KEEP_CAPACITY: usize = 1 << 20;
 
 impl<R: Read> FrameReader<R> {
     pub fn new(inner: R, max: usize) -> Self {
         FrameReader {
             inner,
             buf: Vec::new(),
+            start: 0,
+            chunk: Vec::new(),
             max,
             scanned: 0,
         }
@@ -75,57 +83,59 @@ impl<R: Read> FrameReader<R> {
     pub fn read_message(&mut self) -> Result<Vec<u8>, FrameError> {
         loop {
             if let Some(end) = self.find_terminator() {
-                let rest = self.buf.split_off(end + TERMINATOR.len());
-                let mut payload = std::mem::replace(&mut self.buf, rest);
-                payload.truncate(end);
+                let payload = self.buf[self.start..self.start + end].to_vec();
+                self.start += end + TERMINATOR.len();
                 self.scanned = 0;
+                if self.start == self.buf.len() {
+                    if self.buf.capacity() > KEEP_CAPACITY {
+                        self.buf = Vec::new();
+                    }
+                    self.buf.clear();
+                    self.start = 0;
+                }
                 return Ok(payload);
             }
             // No terminator: any terminator still to come starts at or after
-            // `buf.len() - (TERMINATOR.len() - 1)`, so the payload is at least that long.
-            if self.buf.len() > self.max + TERMINATOR.len() - 1 {
+            // `pending - (TERMINATOR.len() - 1)`, so the payload is at least that long.
+            let pending = self.buffered();
+            if pending > self.max + TERMINATOR.len() - 1 {
                 return Err(FrameError::TooLarge(self.max));
             }
-            let want = READ_CHUNK.min(self.max + TERMINATOR.len() - self.buf.len());
-            let old = self.buf.len();
-            self.buf.resize(old + want, 0);
-            let got = match self.inner.read(&mut self.buf[old..]) {
-                Ok(n) => n,
-                Err(e) => {
-                    self.buf.truncate(old);
-                    if e.kind() == io::ErrorKind::Interrupted {
-                        continue;
-                    }
-                    return Err(FrameError::Io(e));
-                }
-            };
-            self.buf.truncate(old + got);
-            if got == 0 {
-                return Err(if self.buf.is_empty() {
-                    FrameError::Eof
-                } else {
-                    FrameError::Truncated
-                });
+            if self.start > 0 {
+                self.buf.drain(..self.start);
+                self.start = 0;
+            }
+            let want = READ_CHUNK.min(self.max + TERMINATOR.len() - pending);
+            if self.chunk.len() < want {
+                self.chunk.resize(want, 0);
+            }
+            match self.inner.read(&mut self.chunk[..want]) {
+                Ok(0) if pending == 0 => return Err(FrameError::Eof),
+                Ok(0) => return Err(FrameError::Truncated),
+                Ok(n) => self.buf.extend_from_slice(&self.chunk[..n]),
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(FrameError::Io(e)),
             }
         }
     }
 
-    /// Position of the first terminator in `buf`, searching only bytes not searched before.
+    /// Position (from `start`) of the first terminator, searching only bytes not searched before.
     fn find_terminator(&mut self) -> Option<usize> {
+        let pending = &self.buf[self.start..];
         let from = self.scanned.saturating_sub(TERMINATOR.len() - 1);
-        let found = self.buf[from..]
+        let found = pending[from..]
             .windows(TERMINATOR.len())
             .position(|w| w == TERMINATOR)
             .map(|i| from + i);
         if found.is_none() {
-            self.scanned = self.buf.len();
+            self.scanned = pending.len();
         }
         found
     }
 
     /// Bytes already read from the stream that belong to messages not yet returned.
     pub fn buffered(&self) -> usize {
-        self.buf.len()
+        self.buf.len() - self.start
     }
 
     pub fn get_ref(&self) -> &R {
@@ -223,6 +233,21 @@ mod tests {
         let mut r = reader(&[&big], 1000);
         assert!(matches!(r.read_message(), Err(FrameError::TooLarge(1000))));
         assert!(r.buffered() <= 1000 + TERMINATOR.len());
+    }
+
+    #[test]
+    fn big_message_then_small_ones_in_odd_chunks() {
+        let big = vec![b'b'; 3 << 20];
+        let mut stream = big.clone();
+        stream.extend_from_slice(b"\n##\nsmall=1\n##\n\n##\ntail=2\n##\n");
+        let chunks: Vec<&[u8]> = stream.chunks(100_003).collect();
+        let mut r = reader(&chunks, 4 << 20);
+        assert_eq!(r.read_message().unwrap(), big);
+        assert_eq!(r.read_message().unwrap(), b"small=1");
+        assert_eq!(r.read_message().unwrap(), b"");
+        assert_eq!(r.read_message().unwrap(), b"tail=2");
+        assert_eq!(r.buffered(), 0);
+        assert!(matches!(r.read_message(), Err(FrameError::Eof)));
     }
 
     #[test]
