@@ -74,15 +74,24 @@ else
     ours_cache=n/a
 fi
 ours_1=$(median_ms "$BIN/lvmetad-scan" -j 1 "${LOOPS[@]}")
+ours_direct=$(median_ms "$BIN/lvmetad-scan" --direct --config "$W/lvm.conf")
+if [ "$ours_cache" != n/a ]; then
+    ours_cache_direct=$(median_ms "$BIN/lvmetad-scan" --cache --direct -s "$W/lvmetad.socket" --config "$W/lvm.conf")
+else
+    ours_cache_direct=n/a
+fi
 
 echo "== $N PVs, median of $ROUNDS runs, $(nproc) CPUs"
-row "lvm pvs -a (lvm2 $(lvm version | sed -n 's/.*LVM version: *\([^ ]*\).*/\1/p'))" "$pvs"
+row "lvm pvs -a (lvm2 $(lvm version 2>/dev/null | sed -n 's/.*LVM version: *\([^ ]*\).*/\1/p'))" "$pvs"
 row "lvm pvscan --cache" "$pvscan"
 row "lvmetad-scan DEV... (table)" "$ours_dev"
 row "lvmetad-scan --json DEV..." "$ours_json"
 row "lvmetad-scan (devices found in /dev, filtered)" "$ours_disc"
 row "lvmetad-scan --cache (full repopulation)" "$ours_cache"
 row "lvmetad-scan -j 1 DEV... (one thread)" "$ours_1"
+row "lvmetad-scan --direct (O_DIRECT like lvm2, /dev)" "$ours_direct"
+row "lvmetad-scan --cache --direct" "$ours_cache_direct"
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b !~ /^[0-9]+$/) { print "n/a"; exit } if (b == 0) b = 1; printf "%.1fx", a / b }'; }
 echo "pvs / lvmetad-scan: $(ratio "$pvs" "$ours_disc") (found in /dev), $(ratio "$pvs" "$ours_dev") (named)"
-echo "pvscan --cache / lvmetad-scan --cache: $(ratio "$pvscan" "$ours_cache")"
+echo "pvs / lvmetad-scan --direct: $(ratio "$pvs" "$ours_direct")"
+echo "pvscan --cache / lvmetad-scan --cache: $(ratio "$pvscan" "$ours_cache"), with --direct $(ratio "$pvscan" "$ours_cache_direct")"

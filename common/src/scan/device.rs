@@ -6,19 +6,21 @@
 //! the file: major [`IMAGE_MAJOR`] and a 20-bit minor from a CRC of the file's `(st_dev, st_ino)`.
 
 use super::crc::calc_crc;
-use super::io::FileSource;
+use super::io::{FileSource, HeadCached};
 use super::label::LabelError;
 use super::pv::{scan_pv, ScannedPv};
 use std::fmt;
-use std::fs::File;
 use std::io::{Seek, SeekFrom};
-use std::os::unix::fs::{FileTypeExt, MetadataExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Major number of the synthetic device numbers given to image files (unassigned in Linux's
 /// devices.txt; the largest 12-bit major).
 pub const IMAGE_MAJOR: u32 = 4095;
+/// Bytes read in the first request to a device: the label sector, the mda header at 4096 and the
+/// start of the metadata ring.
+pub const HEAD_READ: u64 = 8192;
 /// Worker threads (and so open files) of a scan, at most.
 pub const MAX_WORKERS: usize = 16;
 
@@ -151,25 +153,56 @@ fn discover_under(dirs: &[&Path]) -> Vec<Device> {
         .collect()
 }
 
-/// Open a device read-only and measure it.
-pub fn open_device(dev: &Device) -> Result<FileSource, DeviceError> {
-    let mut file = File::open(&dev.path).map_err(|e| DeviceError::Open(dev.path.clone(), e))?;
+/// How to scan.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ScanOptions {
+    /// Worker threads, and so open files, at most (clamped to 1..=[`MAX_WORKERS`]).
+    pub workers: usize,
+    /// Read with `O_DIRECT` (bypassing the page cache, as lvm2 does) where the file allows it.
+    pub direct: bool,
+}
+
+impl Default for ScanOptions {
+    fn default() -> Self {
+        ScanOptions {
+            workers: default_workers(),
+            direct: false,
+        }
+    }
+}
+
+/// Open a device read-only (with `O_DIRECT` if asked and supported) and measure it.
+pub fn open_device(dev: &Device, direct: bool) -> Result<FileSource, DeviceError> {
+    let open = |flags: i32| {
+        std::fs::OpenOptions::new()
+            .read(true)
+            .custom_flags(flags)
+            .open(&dev.path)
+    };
+    let (mut file, direct) = match direct.then(|| open(libc::O_DIRECT)) {
+        Some(Ok(f)) => (f, true),
+        _ => (
+            open(0).map_err(|e| DeviceError::Open(dev.path.clone(), e))?,
+            false,
+        ),
+    };
     let size = file
         .seek(SeekFrom::End(0))
         .map_err(|e| DeviceError::Open(dev.path.clone(), e))?;
-    Ok(FileSource { file, size })
+    Ok(FileSource { file, size, direct })
 }
 
 /// Open and scan one device.
-pub fn scan_device(dev: &Device) -> Result<ScannedPv, DeviceError> {
-    let src = open_device(dev)?;
-    scan_pv(&src).map_err(|e| DeviceError::Label(dev.path.clone(), e))
+pub fn scan_device(dev: &Device, direct: bool) -> Result<ScannedPv, DeviceError> {
+    let src = open_device(dev, direct)?;
+    let head = HeadCached::new(&src, HEAD_READ)
+        .map_err(|e| DeviceError::Label(dev.path.clone(), LabelError::Read(e)))?;
+    scan_pv(&head).map_err(|e| DeviceError::Label(dev.path.clone(), e))
 }
 
-/// Scan devices in parallel over at most `workers` threads (clamped to 1..=[`MAX_WORKERS`]);
-/// results come back in the order of `devs`.
-pub fn scan_devices(devs: &[Device], workers: usize) -> Vec<Result<ScannedPv, DeviceError>> {
-    let workers = workers.clamp(1, MAX_WORKERS).min(devs.len().max(1));
+/// Scan devices in parallel over a bounded pool; results come back in the order of `devs`.
+pub fn scan_devices(devs: &[Device], opts: ScanOptions) -> Vec<Result<ScannedPv, DeviceError>> {
+    let workers = opts.workers.clamp(1, MAX_WORKERS).min(devs.len().max(1));
     let next = AtomicUsize::new(0);
     let mut results: Vec<Option<Result<ScannedPv, DeviceError>>> =
         std::iter::repeat_with(|| None).take(devs.len()).collect();
@@ -181,7 +214,7 @@ pub fn scan_devices(devs: &[Device], workers: usize) -> Vec<Result<ScannedPv, De
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(dev) = devs.get(i) else { break };
-                        out.push((i, scan_device(dev)));
+                        out.push((i, scan_device(dev, opts.direct)));
                     }
                     out
                 })
@@ -240,7 +273,11 @@ mod tests {
             device_from_path(&dir),
             Err(DeviceError::NotADevice(_))
         ));
-        let r = scan_devices(&[d.clone(), d], 4);
+        let r = scan_devices(&[d.clone(), d.clone()], ScanOptions::default());
+        assert!(
+            scan_device(&d, true).unwrap_err().is_no_label(),
+            "O_DIRECT falls back on tmpfs"
+        );
         assert!(r
             .iter()
             .all(|r| r.as_ref().err().is_some_and(DeviceError::is_no_label)));

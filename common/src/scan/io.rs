@@ -64,10 +64,15 @@ pub trait BlockSource {
     }
 }
 
+/// Alignment of `O_DIRECT` reads (a multiple of every logical block size in use).
+pub const DIRECT_ALIGN: usize = 4096;
+
 /// An open device or image file with its size.
 pub struct FileSource {
     pub file: File,
     pub size: u64,
+    /// Opened with `O_DIRECT` (as lvm2 reads): reads go through an aligned bounce buffer.
+    pub direct: bool,
 }
 
 impl BlockSource for FileSource {
@@ -75,8 +80,36 @@ impl BlockSource for FileSource {
         self.size
     }
     fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
-        FileExt::read_exact_at(&self.file, buf, offset)
+        if self.direct {
+            read_direct(&self.file, buf, offset)
+        } else {
+            FileExt::read_exact_at(&self.file, buf, offset)
+        }
     }
+}
+
+/// One aligned read covering `offset..offset+buf.len()`, into a buffer aligned by slicing an
+/// over-allocated `Vec` (no unsafe), then copied out.
+fn read_direct(file: &File, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+    let align = DIRECT_ALIGN as u64;
+    let start = offset / align * align;
+    let need = (offset - start) as usize + buf.len();
+    let span = need.div_ceil(DIRECT_ALIGN) * DIRECT_ALIGN;
+    let mut raw = vec![0u8; span + DIRECT_ALIGN];
+    let shift = raw.as_ptr().align_offset(DIRECT_ALIGN);
+    let aligned = &mut raw[shift..shift + span];
+    let mut got = 0;
+    while got < need {
+        let n = file.read_at(&mut aligned[got..], start + got as u64)?;
+        got += n;
+        // A short read happens only at the end of the device: what is missing is unreadable.
+        if n == 0 || (got < need && got % DIRECT_ALIGN != 0) {
+            return Err(std::io::ErrorKind::UnexpectedEof.into());
+        }
+    }
+    let from = (offset - start) as usize;
+    buf.copy_from_slice(&aligned[from..from + buf.len()]);
+    Ok(())
 }
 
 /// A device image held in memory (tests and the fuzz target).
@@ -94,6 +127,41 @@ impl BlockSource for MemSource<'_> {
             .ok_or(std::io::ErrorKind::UnexpectedEof)?;
         buf.copy_from_slice(src);
         Ok(())
+    }
+}
+
+/// A device whose first bytes were read in one request: later reads inside that head are served
+/// from memory, others go to the device. One read then covers the label, the first mda header
+/// and usually the metadata text, which matters most with `O_DIRECT`.
+pub struct HeadCached<'a> {
+    inner: &'a dyn BlockSource,
+    head: Vec<u8>,
+}
+
+impl<'a> HeadCached<'a> {
+    /// Read the first `len` bytes (fewer on a smaller device).
+    pub fn new(inner: &'a dyn BlockSource, len: u64) -> Result<Self, ReadError> {
+        let head = inner.read_vec(0, len.min(inner.size()))?;
+        Ok(HeadCached { inner, head })
+    }
+}
+
+impl BlockSource for HeadCached<'_> {
+    fn size(&self) -> u64 {
+        self.inner.size()
+    }
+    fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+        let cached = usize::try_from(offset)
+            .ok()
+            .and_then(|start| Some(start..start.checked_add(buf.len())?))
+            .and_then(|r| self.head.get(r));
+        match cached {
+            Some(src) => {
+                buf.copy_from_slice(src);
+                Ok(())
+            }
+            None => self.inner.read_exact_at(buf, offset),
+        }
     }
 }
 

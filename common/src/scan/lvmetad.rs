@@ -5,7 +5,7 @@
 //!
 //! The body builders are I/O-free; [`Lvmetad`] wraps a `common::daemon::Client`.
 
-use super::device::{scan_devices, Device};
+use super::device::{scan_devices, Device, ScanOptions};
 use super::label::dashed_uuid;
 use super::pv::ScannedPv;
 use crate::config::{Node, Tree};
@@ -346,11 +346,11 @@ impl Lvmetad {
         &mut self,
         devs: &[Device],
         gone: &[u64],
-        workers: usize,
+        opts: ScanOptions,
     ) -> Result<FeedSummary, FeedError> {
         let info = self.global_info()?;
         if info.token != self.filter_token {
-            let scans = scan_found_pvs(devs, workers, &mut Vec::new());
+            let scans = scan_found_pvs(devs, opts, &mut Vec::new());
             return self.repopulate(&scans);
         }
         let mut sum = FeedSummary::default();
@@ -362,7 +362,7 @@ impl Lvmetad {
             self.pv_gone(devno)?;
             sum.pv_gone += 1;
         }
-        for (dev, r) in devs.iter().zip(scan_devices(devs, workers)) {
+        for (dev, r) in devs.iter().zip(scan_devices(devs, opts)) {
             match r {
                 Ok(pv) => match self.pv_found(dev, &pv) {
                     Ok(reply) => {
@@ -403,11 +403,11 @@ fn check_seqno(pv: &ScannedPv, reply: &Tree, warnings: &mut Vec<String>) {
 /// Scan devices, keeping the PVs and collecting non-"no label" errors as warnings.
 pub fn scan_found_pvs(
     devs: &[Device],
-    workers: usize,
+    opts: ScanOptions,
     warnings: &mut Vec<String>,
 ) -> Vec<(Device, ScannedPv)> {
     let mut out = Vec::new();
-    for (dev, r) in devs.iter().zip(scan_devices(devs, workers)) {
+    for (dev, r) in devs.iter().zip(scan_devices(devs, opts)) {
         match r {
             Ok(pv) => {
                 for p in &pv.problems {

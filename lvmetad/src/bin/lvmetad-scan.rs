@@ -5,6 +5,7 @@
 
 use common::scan::device::{
     default_workers, device_from_path, discover_block_devices, makedev, Device, DeviceError,
+    ScanOptions,
 };
 use common::scan::filter::GlobalFilter;
 use common::scan::lvmetad::{scan_found_pvs, FeedSummary, Lvmetad};
@@ -24,6 +25,7 @@ Scan PVs (block devices under /dev, or the given block devices and image files).
   --config FILE  lvm.conf to read devices/global_filter from
   --json         print JSON instead of tables
   -j N           scan with at most N threads (default: 4 per CPU, at most 16)
+  --direct       read with O_DIRECT, bypassing the page cache (as lvm2 does)
   -h, --help     this text";
 
 /// `ECMD_FAILED` of lvm2.
@@ -35,7 +37,7 @@ struct Options {
     json: bool,
     socket: PathBuf,
     config: Option<PathBuf>,
-    workers: usize,
+    scan: ScanOptions,
     devices: Vec<String>,
 }
 
@@ -47,6 +49,7 @@ fn options() -> Result<Option<Options>, String> {
     o.optopt("s", "socket", "", "SOCKET");
     o.optopt("", "config", "", "FILE");
     o.optopt("j", "jobs", "", "N");
+    o.optflag("", "direct", "");
     o.optflag("h", "help", "");
     let m = o
         .parse(std::env::args().skip(1))
@@ -69,7 +72,10 @@ fn options() -> Result<Option<Options>, String> {
         json: m.opt_present("json"),
         socket: socket.into(),
         config: m.opt_str("config").map(PathBuf::from),
-        workers,
+        scan: ScanOptions {
+            workers,
+            direct: m.opt_present("direct"),
+        },
         devices: m.free,
     }))
 }
@@ -206,18 +212,18 @@ fn run(o: &Options) -> Result<bool, String> {
         let mut l = Lvmetad::connect(&o.socket, filter.token()).map_err(|e| e.to_string())?;
         let sum = if o.devices.is_empty() {
             let mut warnings = Vec::new();
-            let scans = scan_found_pvs(&devs, o.workers, &mut warnings);
+            let scans = scan_found_pvs(&devs, o.scan, &mut warnings);
             let mut sum = l.repopulate(&scans).map_err(|e| e.to_string())?;
             sum.warnings.splice(0..0, warnings);
             sum
         } else {
-            l.update_devices(&devs, &gone, o.workers)
+            l.update_devices(&devs, &gone, o.scan)
                 .map_err(|e| e.to_string())?
         };
         return Ok(report_feed(&sum));
     }
     let mut warnings = Vec::new();
-    let scans = scan_found_pvs(&devs, o.workers, &mut warnings);
+    let scans = scan_found_pvs(&devs, o.scan, &mut warnings);
     for w in &warnings {
         eprintln!("  {w}");
     }
