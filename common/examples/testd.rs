@@ -1,7 +1,8 @@
 //! A tiny daemon on `common::daemon`, for the server's tests.
 //!
 //! Requests: `hello` (built in), `echo` (replies with the request's other fields, tree writer),
-//! `sleep` with `ms = N` (holds the request in flight), `panic` (the handler panics); anything
+//! `sleep` with `ms = N` (holds the request in flight), `panic` (the handler panics), `busy`
+//! with `on = 1|0` (what `Handler::is_idle` answers: not idle while on); anything
 //! else gets `response = "failed"`, `reason = "request not implemented"`.
 //!
 //! Options: the shared ones (`-f -s -p -l -t`), plus `--max-message BYTES`,
@@ -12,11 +13,13 @@ use common::config::{Node, SimpleField, Tree};
 use common::daemon::cli::{self, DaemonSpec};
 use common::daemon::{Handler, Request, Response};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 struct TestHandler {
     shutdown_marker: Option<PathBuf>,
+    busy: AtomicBool,
 }
 
 impl Handler for TestHandler {
@@ -35,8 +38,16 @@ impl Handler for TestHandler {
                 Response::simple("OK", vec![("slept_ms", SimpleField::Int(ms as i64))])
             }
             "panic" => panic!("testd: panic requested"),
+            "busy" => {
+                self.busy.store(req.int("on") == Some(1), Ordering::SeqCst);
+                Response::simple("OK", vec![])
+            }
             _ => Response::error("failed", "request not implemented"),
         }
+    }
+
+    fn is_idle(&self) -> bool {
+        !self.busy.load(Ordering::SeqCst)
     }
 
     fn shutdown(&self) {
@@ -98,6 +109,7 @@ fn main() {
     config.root_only = m.opt_present("root-only");
     let handler = TestHandler {
         shutdown_marker: m.opt_str("shutdown-marker").map(PathBuf::from),
+        busy: AtomicBool::new(false),
     };
     if let Err(e) = common::daemon::run(config, Arc::new(handler)) {
         eprintln!("testd: {e}");

@@ -456,6 +456,28 @@ fn idle_timeout_counts_only_without_clients() {
 }
 
 #[test]
+fn idle_timeout_waits_while_the_handler_is_busy() {
+    let mut d = Testd::start("busy", &["-t", "1"]);
+    let busy = |d: &Testd, on: i64| {
+        let r = d
+            .client()
+            .request(&Tree::new().with("request", "busy").with("on", on))
+            .unwrap();
+        assert_eq!(r.find_str("response"), Some("OK"));
+    };
+    busy(&d, 1);
+    std::thread::sleep(Duration::from_millis(1800));
+    assert!(
+        d.child.as_mut().unwrap().try_wait().unwrap().is_none(),
+        "exited while the handler said it was busy"
+    );
+    busy(&d, 0);
+    let (st, took) = d.wait_exit(Duration::from_secs(4));
+    assert!(st.success());
+    assert!(took >= Duration::from_millis(900), "{took:?}");
+}
+
+#[test]
 fn connections_beyond_the_cap_wait_for_a_free_slot() {
     let d = Testd::start("conncap", &["--max-connections", "2"]);
     let a = d.client();
