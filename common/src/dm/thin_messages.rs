@@ -185,6 +185,23 @@ impl fmt::Display for QueueError {
 
 impl std::error::Error for QueueError {}
 
+/// Where the kernel's transaction id stands against a queue's recorded one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KernelState {
+    /// The kernel has the recorded id: a pending transaction already went through.
+    Committed,
+    /// The kernel is one behind: the queued messages may be posted.
+    Pending,
+}
+
+/// The kernel's transaction id is neither the recorded one nor one below it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TransactionIdMismatch {
+    pub kernel: u64,
+    /// What the kernel should have had (the recorded id, less one with messages pending).
+    pub expected: u64,
+}
+
 /// The messages waiting for a pool and the transaction id recorded for it (what lvm keeps in the
 /// VG metadata): with messages queued it is one more than the kernel's committed id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -280,6 +297,21 @@ impl MessageQueue {
     /// The kernel id a pool must have for this queue to be posted (`N-1` with messages pending).
     pub fn expected_kernel_transaction_id(&self) -> u64 {
         self.recorded_transaction_id - u64::from(!self.messages.is_empty())
+    }
+
+    /// lvm2's check of a live pool (protocol.md §8.5): the kernel must have the recorded id
+    /// (committed) or one less (pending); anything else is a stale or foreign record.
+    pub fn kernel_state(&self, kernel: u64) -> Result<KernelState, TransactionIdMismatch> {
+        if kernel == self.recorded_transaction_id {
+            Ok(KernelState::Committed)
+        } else if kernel.checked_add(1) == Some(self.recorded_transaction_id) {
+            Ok(KernelState::Pending)
+        } else {
+            Err(TransactionIdMismatch {
+                kernel,
+                expected: self.expected_kernel_transaction_id(),
+            })
+        }
     }
 
     /// The kernel committed the transaction: forget the messages, keep the id.
@@ -418,6 +450,44 @@ mod tests {
         assert_eq!(q.recorded_transaction_id(), 5);
         q.abandon();
         assert_eq!(q.recorded_transaction_id(), 5);
+    }
+
+    #[test]
+    fn kernel_ids_are_checked_against_the_record() {
+        let mut q = MessageQueue::new(2);
+        q.push(ThinMessage::CreateThin(id(5))).unwrap();
+        assert_eq!(q.kernel_state(2), Ok(KernelState::Pending));
+        assert_eq!(q.kernel_state(3), Ok(KernelState::Committed));
+        // A caller whose record says 7 (so 8 with the message) meets a pool at 2: stale.
+        let mut stale = MessageQueue::new(7);
+        stale.push(ThinMessage::CreateThin(id(5))).unwrap();
+        assert_eq!(
+            stale.kernel_state(2),
+            Err(TransactionIdMismatch {
+                kernel: 2,
+                expected: 7
+            })
+        );
+        assert_eq!(
+            stale.kernel_state(9),
+            Err(TransactionIdMismatch {
+                kernel: 9,
+                expected: 7
+            })
+        );
+        assert_eq!(stale.recorded_transaction_id(), 8);
+        // Nothing queued: the kernel may equal the record, or be one behind (an unfinished
+        // transaction, which lvm lets activation through with).
+        let idle = MessageQueue::new(4);
+        assert_eq!(idle.kernel_state(4), Ok(KernelState::Committed));
+        assert_eq!(idle.kernel_state(3), Ok(KernelState::Pending));
+        assert_eq!(
+            idle.kernel_state(u64::MAX),
+            Err(TransactionIdMismatch {
+                kernel: u64::MAX,
+                expected: 4
+            })
+        );
     }
 
     #[test]

@@ -9,7 +9,9 @@ use std::fmt;
 use nix::errno::Errno;
 
 use super::control::{DeviceInfo, DmControl, DmError, SuspendFlags};
-use super::thin_messages::{MessageQueue, QueueError, ThinMessage};
+use super::thin_messages::{
+    KernelState, MessageQueue, QueueError, ThinMessage, TransactionIdMismatch,
+};
 use super::thin_status::{PoolMode, StatusError, ThinPoolStatus, ThinPoolUsage};
 use super::types::{DevNum, DeviceRef, Sectors};
 
@@ -231,23 +233,6 @@ impl<'a> ThinPool<'a> {
         }
     }
 
-    /// Checks the kernel's id against the queue: `Ok(true)` if the transaction is already
-    /// committed, `Ok(false)` if the kernel is one behind (messages may be posted).
-    fn validate(&self, queue: &MessageQueue, kernel: u64) -> Result<bool, ThinError> {
-        let recorded = queue.recorded_transaction_id();
-        if kernel == recorded {
-            return Ok(true);
-        }
-        if kernel.checked_add(1) != Some(recorded) {
-            return Err(ThinError::TransactionMismatch {
-                pool: self.name(),
-                kernel,
-                expected: queue.expected_kernel_transaction_id(),
-            });
-        }
-        Ok(false)
-    }
-
     /// The origin-only suspend of the pool (see the module doc). On success the queue is empty
     /// and its recorded id is the kernel's; on any error the queue is as it was.
     pub fn suspend_origin_only(
@@ -256,7 +241,16 @@ impl<'a> ThinPool<'a> {
         how: SuspendFlags,
     ) -> Result<OriginOnlySuspend, ThinError> {
         let usage = self.writable_usage()?;
-        let committed = self.validate(queue, usage.transaction_id)?;
+        let committed = match queue.kernel_state(usage.transaction_id) {
+            Ok(state) => state == KernelState::Committed,
+            Err(TransactionIdMismatch { kernel, expected }) => {
+                return Err(ThinError::TransactionMismatch {
+                    pool: self.name(),
+                    kernel,
+                    expected,
+                })
+            }
+        };
         if queue.is_empty() {
             self.control.suspend(&self.dev, how)?;
             return Ok(OriginOnlySuspend::PoolSuspended);

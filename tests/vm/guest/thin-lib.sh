@@ -34,15 +34,15 @@ agree() {
         fail "parser disagrees with dmsetup status ${1:-}"
     fi
     [ -n "$ours" ] || fail "no thin devices seen ${1:-}"
-    echo "agree ${1:-}: $(echo "$ours" | wc -l) thin/thin-pool device(s), every field equal"
+    local lines
+    mapfile -t lines <<<"$ours"
+    echo "agree ${1:-}: ${#lines[@]} thin/thin-pool device(s), every field equal"
 }
 
-# kernel_tid POOL: the transaction id `dmsetup status` reports.
-kernel_tid() { dmsetup status "$1" | awk '{ print $4 }'; }
-
-# expect_tid POOL N
+# expect_tid POOL N: `dmsetup status POOL` shows transaction id N.
 expect_tid() {
-    local t; t=$(kernel_tid "$1")
+    local _start _len _type t _rest
+    read -r _start _len _type t _rest < <(dmsetup status "$1")
     [ "$t" = "$2" ] || fail "$1: dmsetup status shows transaction id $t, expected $2"
     echo "transaction id of $1 is $2"
 }
