@@ -20,6 +20,15 @@ pkg_configure "$TESTDIR/build" --prefix="$inst"
 pkg_make "$TESTDIR/build" install CARGO_TARGET_DIR="$PKG_BUILD/target"
 have_cmirrord=$(sed -n 's/^BUILD_CMIRRORD = //p' "$TESTDIR/build/Makefile")
 mkdir -p "$inst/etc/default"
+# Whatever happens, no daemon of this installed tree outlives the test.
+kill_installed() {
+    local p e
+    for p in /proc/[0-9]*; do
+        e=$(readlink "$p/exe" 2>/dev/null) || continue
+        case $e in "$inst"/*) kill -9 "${p#/proc/}" ;; esac
+    done
+}
+at_exit kill_installed
 
 # Sockets and pidfiles go to the baked-in dirs under PKG_STATE; start from nothing there.
 rm -rf "$PKG_STATE/run"
