@@ -6,7 +6,7 @@
 # daemon's leftovers). lvmpolld gets -t 60. cmirrord runs with a single-node corosync in a private
 # network namespace (skipped with a message when corosync or namespaces are unavailable).
 # Needs root (network namespace, root-owned sockets).
-# timeout: 300
+# timeout: 600
 . "$(dirname "$0")/../lib/common.sh"
 . "$TOP/tests/lib/pkg.sh"
 need_root

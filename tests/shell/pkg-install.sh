@@ -3,7 +3,7 @@
 # the init scripts and the man pages where a packager expects them, with the configured paths
 # baked into the binaries and scripts; make uninstall removes every installed file; configure
 # rejects unknown options and a --enable-cmirrord it cannot satisfy, like autoconf.
-# timeout: 300
+# timeout: 600
 . "$(dirname "$0")/../lib/common.sh"
 . "$TOP/tests/lib/pkg.sh"
 
