@@ -7,6 +7,10 @@
 //! - [`client`]: connect, `hello` handshake, request/reply.
 //! - [`log`]: `-l` log types to stderr (foreground) or syslog.
 //! - [`cli`]: the options every daemon shares (`-f -s -p -l -t -h -V`).
+//! - private: `listen` (the listening socket and lvm2's stale-socket rules), `conn` (connection
+//!   threads and their registry), `sys` (every `unsafe` call: signals, fork, pidfile lock, fd 3).
+//!
+//! User-facing behaviour and the differences from C are in `common/README-daemon.md`.
 //!
 //! A request's way: socket -> framing -> `config::parse` (KeepAll mode) -> [`Request`] ->
 //! built-in `hello` or [`Handler::handle`] -> [`Response`] -> writer -> framing -> socket.
