@@ -22,14 +22,15 @@ fn usage(prog: &str) -> String {
 }
 
 /// Keep the daemon's memory flat under concurrent large replies (a `pv_list` of 1000 PVs is
-/// ~370 KB): a fixed mmap threshold makes such buffers go straight back to the kernel instead of
-/// glibc raising the threshold and keeping them in a heap, and two arenas stop every client thread
+/// ~370 KB): a fixed, low mmap threshold makes such buffers go straight back to the kernel instead of
+/// glibc raising the threshold and keeping them in a heap, and a single arena stops every client thread
 /// from growing its own heap.
 fn tune_malloc() {
     // SAFETY: mallopt only adjusts allocator parameters; it is called before any thread starts.
     unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 128 * 1024);
-        libc::mallopt(libc::M_ARENA_MAX, 2);
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 * 1024);
+        libc::mallopt(libc::M_ARENA_MAX, 1);
     }
 }
 

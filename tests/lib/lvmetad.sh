@@ -1,0 +1,38 @@
+# Helpers for the lvmetad shell tests (source after common.sh).
+#   start_lvmetad [ARGS...]   run "lvmetad -f -s $SOCK -p $PIDF -l all" as lvm2's suite does; sets LVMETAD_PID
+#   stop_lvmetad              SIGTERM and wait
+#   ask TEXT                  send one request (token "skip" added unless TEXT has a token), print the reply
+#   field NAME                read `NAME = value` / `NAME=value` from stdin, unquoted
+#   rss_kib PID               resident set size
+SOCK=$TESTDIR/lvmetad.socket
+PIDF=$TESTDIR/lvmetad.pid
+export LVM_LVMETAD_SOCKET=$SOCK
+
+start_lvmetad() {
+    "$BIN/lvmetad" -f -s "$SOCK" -p "$PIDF" -l all "$@" >>"$TESTDIR/lvmetad.log" 2>&1 &
+    LVMETAD_PID=$!
+    at_exit "kill $LVMETAD_PID"
+    wait_for_socket "$SOCK"
+}
+
+stop_lvmetad() {
+    kill -TERM "$LVMETAD_PID"
+    wait_gone "$LVMETAD_PID" 10 || fail "lvmetad did not exit on SIGTERM"
+}
+
+ask() {
+    case "$1" in
+        *token=*) printf '%s\n' "$1" ;;
+        *) printf '%s\ntoken="skip"\npid=%s\ncmd="shelltest"\n' "$1" $$ ;;
+    esac | send "$SOCK"
+}
+
+field() {
+    sed -n "s/^$1 *= *//p" | head -1 | sed 's/^"\(.*\)"$/\1/'
+}
+
+rss_kib() {
+    awk '/^VmRSS:/ {print $2}' "/proc/$1/status"
+}
+
+bench() { "$BIN/lvmetad-bench" --socket "$SOCK" "$@"; }
