@@ -68,9 +68,16 @@ impl fmt::Display for DeviceError {
 impl std::error::Error for DeviceError {}
 
 impl DeviceError {
-    /// "Not a PV" rather than a failure.
+    /// "Not a PV" rather than a failure: no label, or a device without medium (an empty CD
+    /// drive, a detached loop device).
     pub fn is_no_label(&self) -> bool {
-        matches!(self, DeviceError::Label(_, LabelError::NotFound))
+        match self {
+            DeviceError::Label(_, LabelError::NotFound) => true,
+            DeviceError::Open(_, e) => {
+                matches!(e.raw_os_error(), Some(libc::ENOMEDIUM) | Some(libc::ENXIO))
+            }
+            _ => false,
+        }
     }
 }
 

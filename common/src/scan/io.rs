@@ -199,4 +199,34 @@ mod tests {
             Err(ReadError::TooLarge(_))
         ));
     }
+
+    #[test]
+    fn head_cache_serves_inside_and_passes_through_outside() {
+        let data: Vec<u8> = (0..4096u32).map(|i| i as u8).collect();
+        let src = MemSource(&data);
+        let h = HeadCached::new(&src, 1024).unwrap();
+        assert_eq!(h.read_vec(1000, 24).unwrap(), &data[1000..1024]);
+        assert_eq!(h.read_vec(1000, 100).unwrap(), &data[1000..1100]);
+        assert_eq!(h.read_vec(3000, 96).unwrap(), &data[3000..3096]);
+        assert!(h.read_vec(4000, 200).is_err());
+        assert_eq!(HeadCached::new(&src, 1 << 20).unwrap().size(), 4096);
+    }
+
+    #[test]
+    fn direct_reads_are_aligned_and_exact() {
+        let path = std::env::temp_dir().join(format!("scan-io-direct-{}", std::process::id()));
+        let data: Vec<u8> = (0..20000u32).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &data).unwrap();
+        let file = File::open(&path).unwrap();
+        // The aligned bounce-buffer path works on any file (here without O_DIRECT itself).
+        let src = FileSource {
+            file,
+            size: data.len() as u64,
+            direct: true,
+        };
+        assert_eq!(src.read_vec(4097, 600).unwrap(), &data[4097..4697]);
+        assert_eq!(src.read_vec(19990, 10).unwrap(), &data[19990..]);
+        assert_eq!(src.read_vec(0, 20000).unwrap(), data);
+        std::fs::remove_file(&path).unwrap();
+    }
 }
