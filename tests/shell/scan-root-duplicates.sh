@@ -1,7 +1,8 @@
 #!/bin/bash
 # Needs root (loop devices). A dd-cloned PV makes `lvmetad-scan --cache` disable our lvmetad with
 # reason DUPLICATES (get_global_info: global_disable=1); removing the clone and scanning again
-# re-enables it, with the token of the global_filter installed (seeds/004 cases 1 and 2).
+# re-enables it, with the token of the global_filter installed (seeds/004 case 2); a single-device
+# update with the clone makes lvmetad disable itself (case 3).
 # timeout: 60
 . "$(dirname "$0")/../lib/common.sh"
 . "$TOP/tests/lib/scan.sh"
@@ -44,4 +45,17 @@ echo "$info" | grep -q 'global_disable = 0' || fail "still disabled: $info"
 "$BIN/lvmetad-scan" --cache -s "$SOCK" --config "$TESTDIR/lvm.conf" "$A" 2>"$TESTDIR/err" \
     || fail "device update failed: $(cat "$TESTDIR/err")"
 global_info | grep -q 'global_disable = 0' || fail "disabled by a device update"
+
+# Case 3: single-device updates without a filter. The first one (token mismatch) repopulates from
+# A alone; then the re-attached clone is refused by lvmetad, which disables itself.
+B2=$(losetup -f --show "$TESTDIR/clone.img") || fail "re-attach clone"
+at_exit "losetup -d $B2"
+"$BIN/lvmetad-scan" --cache -s "$SOCK" "$A" 2>"$TESTDIR/err" || fail "update A: $(cat "$TESTDIR/err")"
+global_info | grep -q 'token = "filter:0"' || fail "token: $(global_info)"
+"$BIN/lvmetad-scan" --cache -s "$SOCK" "$B2" 2>"$TESTDIR/err"; rc=$?
+[ $rc = 5 ] || fail "clone update exit $rc: $(cat "$TESTDIR/err")"
+grep -q "duplicate" "$TESTDIR/err" || fail "no refusal shown: $(cat "$TESTDIR/err")"
+info=$(global_info)
+echo "$info" | grep -q 'global_disable = 1' || fail "lvmetad did not disable itself: $info"
+echo "$info" | grep -q 'DUPLICATES' || fail "reason: $info"
 exit 0

@@ -96,7 +96,15 @@ pub fn pvmeta_node(dev: &Device, pv: &ScannedPv) -> Node {
                 Node::value("ignore", i64::from(hd.ignored())),
                 Node::value("start", mda.locn.offset as i64),
                 Node::value("size", mda.locn.size as i64),
-                Node::value("free_sectors", hd.free_sectors() as i64),
+                // lvm2 only computes free space for mdas it reads metadata from.
+                Node::value(
+                    "free_sectors",
+                    if hd.ignored() {
+                        0
+                    } else {
+                        hd.free_sectors() as i64
+                    },
+                ),
             ],
             None => Vec::new(),
         };
