@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Shows: ./configure --prefix=/usr && make && make install DESTDIR=... puts the stripped daemons,
 # the init scripts and the man pages where a packager expects them, with the configured paths
-# baked into the binaries and scripts; make uninstall removes every installed file; configure
+# baked into the binaries and scripts (lvmetad listens on the configured socket, lvmpolld runs the
+# configured lvm binary); make uninstall removes every installed file; configure
 # rejects unknown options and a --enable-cmirrord it cannot satisfy, like autoconf.
 # timeout: 600
 . "$(dirname "$0")/../lib/common.sh"
@@ -93,6 +94,20 @@ send "$PKG_RUN_DIR/lvmetad.socket" <<<'request = "hello"' | grep -q 'response = 
 kill "$pid"
 wait_gone "$pid" 10 || fail "lvmetad did not exit on SIGTERM"
 [ -e "$PKG_RUN_DIR/lvmetad.socket" ] && fail "lvmetad left its socket behind"
+
+# The installed lvmpolld runs the configured lvm binary when given no -B: it refuses to start
+# while that path is missing, and starts once it is there.
+mv "$PKG_LVM" "$PKG_LVM.away"
+at_exit "mv $PKG_LVM.away $PKG_LVM"
+out=$(timeout 10 "$dest/usr/sbin/lvmpolld" -f -s "$TESTDIR/p.socket" -p "$TESTDIR/p.pid" 2>&1) \
+    && fail "lvmpolld started without its configured lvm binary"
+grep -q "$PKG_LVM" <<<"$out" || fail "lvmpolld did not name the configured lvm binary: $out"
+mv "$PKG_LVM.away" "$PKG_LVM"
+"$dest/usr/sbin/lvmpolld" -f -s "$TESTDIR/p.socket" -p "$TESTDIR/p.pid" &
+pid=$!
+at_exit "kill $pid"
+wait_for_socket "$TESTDIR/p.socket" 10
+kill "$pid"
 
 # --- uninstall removes every file install put in place ---
 pkg_make "$PKG_BUILD" uninstall DESTDIR="$dest"
