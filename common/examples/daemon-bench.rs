@@ -5,14 +5,14 @@
 //! after the other) sends REQUESTS (default 20000) hellos in turn; prints requests per second.
 
 use common::daemon::Client;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-fn run(socket: &PathBuf, requests: usize, clients: usize) -> Result<f64, String> {
+fn run(socket: &Path, requests: usize, clients: usize) -> Result<f64, String> {
     let t0 = Instant::now();
     let handles: Vec<_> = (0..clients)
         .map(|_| {
-            let socket = socket.clone();
+            let socket = socket.to_path_buf();
             std::thread::spawn(move || -> Result<(), String> {
                 let mut c = Client::connect_raw(&socket).map_err(|e| e.to_string())?;
                 for _ in 0..requests {
