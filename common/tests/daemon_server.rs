@@ -401,6 +401,14 @@ fn stale_socket_is_reused_unsafe_paths_are_refused() {
     assert_eq!(code, 1);
     assert!(err.contains("unrecognised permissions"), "{err}");
     std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o700)).unwrap();
+    // Owned by somebody else (only checkable as root): refused.
+    if nix::unistd::geteuid().is_root() {
+        std::os::unix::fs::chown(&socket, Some(65534), None).unwrap();
+        let (code, err) = run_refused(&socket, &pidfile);
+        assert_eq!(code, 1);
+        assert!(err.contains("unrecognised owner"), "{err}");
+        std::os::unix::fs::chown(&socket, Some(0), None).unwrap();
+    }
     let mut d = Testd {
         child: Some(spawn_testd(&socket, &pidfile, &[])),
         socket: socket.clone(),
@@ -497,6 +505,37 @@ fn connections_beyond_the_cap_wait_for_a_free_slot() {
         .unwrap();
     assert!(read_reply(&mut third).starts_with("response = \"OK\""));
     assert_eq!(echo(&mut b, "still").find_str("text"), Some("still"));
+}
+
+#[test]
+fn listen_backlog_holds_a_burst_of_clients() {
+    use nix::sys::socket::{connect, socket, AddressFamily, SockFlag, SockType, UnixAddr};
+    // One connection slot, held: every further client waits in the listen backlog.
+    let d = Testd::start("backlog", &["--max-connections", "1"]);
+    let held = d.client();
+    let addr = UnixAddr::new(&d.socket).unwrap();
+    let burst: Vec<UnixStream> = (0..100)
+        .map(|i| {
+            let fd = socket(
+                AddressFamily::Unix,
+                SockType::Stream,
+                SockFlag::SOCK_NONBLOCK | SockFlag::SOCK_CLOEXEC,
+                None,
+            )
+            .unwrap();
+            use std::os::fd::AsRawFd;
+            // Non-blocking: a full backlog answers EAGAIN instead of waiting (C's backlog is 1).
+            connect(fd.as_raw_fd(), &addr).unwrap_or_else(|e| panic!("client {i}: {e}"));
+            let s = UnixStream::from(fd);
+            s.set_nonblocking(false).unwrap();
+            s
+        })
+        .collect();
+    drop(held);
+    for mut s in burst {
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        assert!(raw_request(&mut s, "request = \"hello\"").starts_with("response = \"OK\""));
+    }
 }
 
 #[test]
