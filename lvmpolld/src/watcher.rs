@@ -289,6 +289,11 @@ struct Watched {
 }
 
 impl Watched {
+    /// End of the current silent period (`None`: too far away to represent).
+    fn deadline(&self) -> Option<Instant> {
+        self.quiet_since.checked_add(self.timeout)
+    }
+
     fn pipes_open(&self) -> bool {
         self.out.is_some() || self.err.is_some()
     }
@@ -350,7 +355,9 @@ impl Monitor {
             if !w.pipes_open() {
                 t = t.min(Duration::from_millis(5));
             } else if w.entry.is_some() {
-                t = t.min((w.quiet_since + w.timeout).saturating_duration_since(now));
+                if let Some(deadline) = w.deadline() {
+                    t = t.min(deadline.saturating_duration_since(now));
+                }
             }
         }
         t
@@ -506,7 +513,8 @@ impl Monitor {
     fn check_timeouts(&mut self) {
         let now = Instant::now();
         for w in &mut self.children {
-            if w.entry.is_none() || !w.pipes_open() || now < w.quiet_since + w.timeout {
+            let expired = matches!(w.deadline(), Some(d) if now >= d);
+            if w.entry.is_none() || !w.pipes_open() || !expired {
                 continue;
             }
             w.timeouts += 1;

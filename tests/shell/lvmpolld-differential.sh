@@ -73,6 +73,15 @@ scenario() {
     dump
     polld_wait_finished "$s" "${L}7"
     prog "${L}7"
+    # intervals as sscanf("%u") reads them: leading blanks and trailing junk, and 32-bit overflow
+    pi pvmove "${L}9" lvodd-2000-0 ' 7x'
+    dump
+    polld_wait_finished "$s" "${L}9"
+    prog "${L}9"
+    pi merge "${L}10" lvhuge-2000-0 99999999999
+    dump
+    polld_wait_finished "$s" "${L}10"
+    prog "${L}10"
     # errors, in the order C checks them
     pi convert "${L}8" lv8 1 'abort = 1'
     printf 'request = "pvmove"\nlvid = "%s"\nvgname = "vg"\nlvname = "lv"\n' "${L}8" | r
