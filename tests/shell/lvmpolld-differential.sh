@@ -69,16 +69,16 @@ scenario() {
     polld_wait_finished "$s" "/tmp/other-sysdir${L}6"
     prog "${L}6"
     prog "${L}6" 'sysdir = "/tmp/other-sysdir"'
-    pi pvmove "${L}7" lvlong-2000-0 100                # internal timeout 200
+    pi pvmove "${L}7" lvlong-1200-0 100                # internal timeout 200
     dump
     polld_wait_finished "$s" "${L}7"
     prog "${L}7"
     # intervals as sscanf("%u") reads them: leading blanks and trailing junk, and 32-bit overflow
-    pi pvmove "${L}9" lvodd-2000-0 ' 7x'
+    pi pvmove "${L}9" lvodd-1200-0 ' 7x'
     dump
     polld_wait_finished "$s" "${L}9"
     prog "${L}9"
-    pi merge "${L}10" lvhuge-2000-0 99999999999
+    pi merge "${L}10" lvhuge-1200-0 99999999999
     dump
     polld_wait_finished "$s" "${L}10"
     prog "${L}10"
