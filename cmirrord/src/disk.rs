@@ -67,32 +67,29 @@ impl BlockDisk {
             .map_err(|e| -e.raw_os_error().unwrap_or(libc::EIO))?;
         Ok(BlockDisk { file, buf: vec![] })
     }
+}
 
-    /// An aligned scratch area of `len` bytes.
-    fn aligned(&mut self, len: usize) -> &mut [u8] {
-        if self.buf.len() < len + ALIGN {
-            self.buf = vec![0; len + ALIGN];
-        }
-        let off = (ALIGN - (self.buf.as_ptr() as usize % ALIGN)) % ALIGN;
-        &mut self.buf[off..off + len]
+/// An aligned part of `buf` of `len` bytes (grown as needed).
+fn aligned(buf: &mut Vec<u8>, len: usize) -> &mut [u8] {
+    if buf.len() < len + ALIGN {
+        *buf = vec![0; len + ALIGN];
     }
+    let off = (ALIGN - (buf.as_ptr() as usize % ALIGN)) % ALIGN;
+    &mut buf[off..off + len]
 }
 
 impl DiskLog for BlockDisk {
     fn read_all(&mut self, out: &mut [u8]) -> std::io::Result<()> {
-        let len = out.len();
-        let file = self.file.try_clone()?;
-        let b = self.aligned(len);
-        file.read_exact_at(b, 0)?;
+        let b = aligned(&mut self.buf, out.len());
+        self.file.read_exact_at(b, 0)?;
         out.copy_from_slice(b);
         Ok(())
     }
     fn write_all(&mut self, data: &[u8]) -> std::io::Result<()> {
-        let file = self.file.try_clone()?;
-        let b = self.aligned(data.len());
+        let b = aligned(&mut self.buf, data.len());
         b.copy_from_slice(data);
-        file.write_all_at(b, 0)?;
-        file.sync_data()
+        self.file.write_all_at(b, 0)?;
+        self.file.sync_data()
     }
     fn devno(&self) -> std::io::Result<(u32, u32)> {
         let rdev = self.file.metadata()?.rdev();

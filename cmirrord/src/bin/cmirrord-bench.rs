@@ -19,10 +19,16 @@ use std::time::{Duration, Instant};
 const BIG_CTR: &str = "2147483648 clustered-core 1024 nosync";
 
 fn sim_start(c: &mut SimCluster, node: u32, uuid: &str, ctr: &str, seq: &mut u32) {
-    for (t, d) in [(T::Ctr, format!("{ctr}\0").into_bytes()), (T::Resume, vec![])] {
+    for (t, d) in [
+        (T::Ctr, format!("{ctr}\0").into_bytes()),
+        (T::Resume, vec![]),
+    ] {
         *seq += 1;
         let out = c.request(node, UlogRequest::new(t, uuid, 1, *seq, d));
-        assert!(matches!(&out[..], [KernelOut::Reply(r)] if r.error == 0), "{t:?} failed: {out:?}");
+        assert!(
+            matches!(&out[..], [KernelOut::Reply(r)] if r.error == 0),
+            "{t:?} failed: {out:?}"
+        );
     }
 }
 
@@ -32,7 +38,13 @@ fn sim_throughput(nodes: u32, secs: f64) -> f64 {
     let mut seq = 0;
     for n in 1..=nodes {
         c.add_node(n);
-        sim_start(&mut c, n, uuid, "1048576 clustered-core 1024 nosync", &mut seq);
+        sim_start(
+            &mut c,
+            n,
+            uuid,
+            "1048576 clustered-core 1024 nosync",
+            &mut seq,
+        );
     }
     let start = Instant::now();
     let mut reqs = 0u64;
@@ -80,7 +92,9 @@ fn cluster(secs: f64, socks: &[String]) -> Result<(), String> {
     for (i, s) in socks.iter().enumerate() {
         let mut c = KernelClient::connect(std::path::Path::new(s))?;
         let l = i as u64 + 1;
-        c.command(&format!("ctr {uuid} {l} 1048576 clustered-core 1024 nosync"))?;
+        c.command(&format!(
+            "ctr {uuid} {l} 1048576 clustered-core 1024 nosync"
+        ))?;
         c.command(&format!("resume {uuid} {l}"))?;
         clients.push((c, l));
     }
@@ -104,7 +118,9 @@ fn cluster(secs: f64, socks: &[String]) -> Result<(), String> {
         .collect();
     let mut total = 0;
     for t in threads {
-        total += t.join().map_err(|_| "client thread panicked".to_owned())??;
+        total += t
+            .join()
+            .map_err(|_| "client thread panicked".to_owned())??;
     }
     let el = start.elapsed().as_secs_f64();
     println!(
@@ -142,7 +158,10 @@ fn main() {
             let secs: f64 = args.get(1).and_then(|s| s.parse().ok()).unwrap_or(1.0);
             for n in [1, 3] {
                 let r = sim_throughput(n, secs);
-                println!("sim, {n} node(s): {r:.0} requests/s through one log ({:.0} cycles/s)", r / 4.0);
+                println!(
+                    "sim, {n} node(s): {r:.0} requests/s through one log ({:.0} cycles/s)",
+                    r / 4.0
+                );
             }
             for m in [1 << 20, 64 << 10] {
                 let (t, msgs) = sim_checkpoint(m);
@@ -161,7 +180,9 @@ fn main() {
             }
         }
         _ => {
-            eprintln!("usage: cmirrord-bench sim [SECONDS] | cmirrord-bench cluster SECONDS SOCK...");
+            eprintln!(
+                "usage: cmirrord-bench sim [SECONDS] | cmirrord-bench cluster SECONDS SOCK..."
+            );
             std::process::exit(2);
         }
     }
