@@ -53,7 +53,7 @@ pub struct ChildWatcher {
 
 struct Running {
     tx: Sender<Msg>,
-    wake: File,
+    wake: Arc<File>,
     thread: Option<JoinHandle<()>>,
 }
 
@@ -82,7 +82,7 @@ impl ChildWatcher {
             .spawn(move || monitor.run())?;
         Ok(Running {
             tx,
-            wake: File::from(w),
+            wake: Arc::new(File::from(w)),
             thread: Some(thread),
         })
     }
@@ -99,12 +99,14 @@ impl ChildWatcher {
                 }
             }
         }
-        let Some(r) = guard.as_mut() else {
+        let Some(r) = guard.as_ref() else {
             return Err(m);
         };
-        r.tx.send(m).map_err(|e| e.into_inner())?;
+        let (tx, wake) = (r.tx.clone(), Arc::clone(&r.wake));
+        drop(guard);
+        tx.send(m).map_err(|e| e.into_inner())?;
         // A full pipe already means "wake up"; nothing else can fail here that matters.
-        let _ = r.wake.write(&[1]);
+        let _ = (&*wake).write(&[1]);
         Ok(())
     }
 }
