@@ -20,6 +20,18 @@ expect_eq "single-node stream" "$(echo "$out" | paste -sd'|')" \
 kc 1 "in_sync $U 11 8" 2>&1 | grep -q "error -22" || fail "region 8 of 8 was not refused"
 # A second instance of the same uuid (new luid, as a table reload makes) stays apart.
 expect_eq "second instance" "$(kc 1 "ctr $U 12 16384 clustered-core 1024" "sync_count $U 12" "sync_count $U 11" | paste -sd' ')" "ok 0 8"
+# Garbage on the kernel link (junk, a request whose data_size exceeds the frame, an unknown
+# connector id) is logged and dropped; the daemon keeps serving.
+python3 - "$(cm_sock 1)" <<'PY'
+import socket, struct, sys
+s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+hdr = lambda n: struct.pack("=IHHII", 16 + 20 + n, 3, 0, 0, 1)
+cn = lambda n, idx=7: struct.pack("=IIIIHH", idx, 1, 5, 0, n, 0)
+req = struct.pack("=Q129s3xIiIII", 1, b"LVM-x", 2, 0, 5, 9, 500)
+for msg in (b"garbage", hdr(len(req)) + cn(len(req)) + req, hdr(0) + cn(0, 9), b"\0" * 2048):
+    s.sendto(msg, sys.argv[1])
+PY
+expect_eq "still serving after garbage" "$(kc 1 "sync_count $U 11")" 8
 kill -USR1 "$(cm_pid 1 cmirrord)"
 sleep 0.3
 grep -q "LOG COMPONENT DEBUGGING::" "$(cm_dir 1)/cmirrord.log" || fail "no SIGUSR1 dump"
