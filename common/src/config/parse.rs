@@ -248,8 +248,7 @@ impl<'a> Parser<'a, '_> {
                             self.err(key_pos, ParseErrorKind::TooDeep(self.limits.max_depth))
                         );
                     }
-                    let last = key.rsplit('/').next().unwrap_or("");
-                    let (value, after) = self.value(last == "creation_time")?;
+                    let (value, after) = self.value(&key)?;
                     let parent = stack.last_mut().expect("root frame stays");
                     push_path(&mut parent.children, key, Body::Value(value));
                     tok = after;
@@ -274,18 +273,18 @@ impl<'a> Parser<'a, '_> {
         }
     }
 
-    /// After `=`: a scalar or an array. Returns the value and the token that follows it.
-    fn value(&mut self, creation_time: bool) -> Result<(Value, Token), ParseError> {
+    /// After `=` of `key`: a scalar or an array. Returns the value and the token after it.
+    fn value(&mut self, key: &str) -> Result<(Value, Token), ParseError> {
         let tok = self.next(TokKind::Eq)?;
         if tok.kind != TokKind::ArrayB {
-            let s = self.scalar(tok, creation_time)?;
+            let s = self.scalar(tok, key)?;
             let after = self.next(tok.kind)?;
             return Ok((Value::Scalar(s), after));
         }
         let mut items = Vec::new();
         let mut tok = self.next(TokKind::ArrayB)?;
         while tok.kind != TokKind::ArrayE {
-            items.push(self.scalar(tok, creation_time)?);
+            items.push(self.scalar(tok, key)?);
             tok = self.next(tok.kind)?;
             if tok.kind == TokKind::Comma {
                 tok = self.next(TokKind::Comma)?;
@@ -295,13 +294,15 @@ impl<'a> Parser<'a, '_> {
         Ok((Value::Array(items), after))
     }
 
-    fn scalar(&self, tok: Token, creation_time: bool) -> Result<Scalar, ParseError> {
+    fn scalar(&self, tok: Token, key: &str) -> Result<Scalar, ParseError> {
         let text = &self.text[tok.start..tok.end];
         match tok.kind {
             TokKind::Int => match parse_int(text) {
                 Some(i) => Ok(Scalar::Int(i)),
                 // libdm repairs creation_time written by old 32-bit builds to 2018-05-24.
-                None if creation_time => Ok(Scalar::Int(1_527_120_000)),
+                None if key.rsplit('/').next() == Some("creation_time") => {
+                    Ok(Scalar::Int(1_527_120_000))
+                }
                 None => Err(self.err(tok.start, ParseErrorKind::BadNumber(text.to_owned()))),
             },
             TokKind::Float => parse_float(text)
