@@ -46,7 +46,10 @@ fn message(lvs: usize) -> Tree {
         .with("extent_size", 8192)
         .with_node(Node::section("physical_volumes", pvs))
         .with_node(Node::section("logical_volumes", lvs));
-    Tree::new().with("response", "OK").with("name", "vg0").with_node(md)
+    Tree::new()
+        .with("response", "OK")
+        .with("name", "vg0")
+        .with_node(md)
 }
 
 fn time<F: FnMut()>(what: &str, iters: u32, mut f: F) -> f64 {
@@ -86,5 +89,9 @@ fn main() {
             std::hint::black_box(tree.find_str(p));
         }
     });
-    println!("{:<28} {:>12.3} us/op", "one lookup", per / paths.len() as f64);
+    println!(
+        "{:<28} {:>12.3} us/op",
+        "one lookup",
+        per / paths.len() as f64
+    );
 }
