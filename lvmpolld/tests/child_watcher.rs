@@ -148,3 +148,32 @@ fn shutdown_terminates_and_waits() {
         assert!(!is_our_zombie(e.state().pid));
     }
 }
+
+#[test]
+fn child_is_reaped_while_its_own_child_holds_the_pipes() {
+    let reg = Arc::new(Registry::new());
+    let w = ChildWatcher::new(Arc::clone(&reg));
+    let p = init("grandchild", 60);
+    let InitResult::Created(e) = reg.poll_init(&p) else {
+        panic!("not created")
+    };
+    // The shell exits at once with 3; its background sleep keeps stdout/stderr open for 6 s.
+    let cmd = LvpollCommand {
+        argv: vec![
+            "/bin/sh".into(),
+            "-c".into(),
+            "sleep 6 & echo started; exit 3".into(),
+        ],
+        env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+    };
+    let t = Instant::now();
+    w.launch(Arc::clone(&e), cmd);
+    wait_until("exit published", 5, || e.state().finished);
+    assert!(
+        t.elapsed() < Duration::from_secs(4),
+        "waited for the pipes to close"
+    );
+    assert_eq!(e.state().outcome, Some(Outcome::Exited(3)));
+    assert!(!is_our_zombie(e.state().pid));
+    w.shutdown();
+}

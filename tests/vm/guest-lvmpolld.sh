@@ -77,7 +77,9 @@ for _ in $(seq 100); do lvs vg/pvmove0 >/dev/null 2>&1 && break; sleep 0.1; done
 pct=$(lvs --noheadings -o copy_percent vg/pvmove0 2>/dev/null | tr -d ' ' || true)
 echo "copy_percent before abort: ${pct:-?}"
 n_abort=$(count 'abort requested, stopping the poll')
+n_pi=$(count 'request="progress_info"')
 pvmove --abort -i 1
+check "pvmove --abort polled progress through our daemon" test "$(count 'request="progress_info"')" -gt "$n_pi"
 throttle 100
 check "pvmove0 gone after abort" wait_no_pvmove
 check "lv0 stayed on $D2" bash -c "lvs --noheadings -o devices vg/lv0 | grep -q '$D2'"
@@ -89,7 +91,9 @@ step "3. lvconvert --merge of a snapshot"
 lvcreate -q -y -s -L 32M -n snap vg/lv0
 dd if=/dev/urandom of=/dev/vg/lv0 bs=1M count=8 seek=4 oflag=direct status=none
 check "origin changed after the snapshot" test "$(md5sum </dev/vg/lv0)" != "$sum0"
+n_pi=$(count 'request="progress_info"')
 lvconvert --merge -i 1 vg/snap
+check "lvconvert polled progress through our daemon" test "$(count 'request="progress_info"')" -gt "$n_pi"
 for _ in $(seq 120); do lvs vg/snap >/dev/null 2>&1 || break; sleep 0.25; done
 check "snapshot merged away" bash -c '! lvs vg/snap >/dev/null 2>&1'
 check "origin holds the snapshot's data" test "$(md5sum </dev/vg/lv0)" = "$sum0"
