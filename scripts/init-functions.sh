@@ -11,6 +11,10 @@
 # LSB exit codes: status 0 running, 1 dead but pidfile exists, 3 not running, 4 unknown;
 # actions 0 success, 1 failure, 2 bad usage, 3 unimplemented, 5 program not installed.
 
+# init may run us with an empty or minimal PATH
+PATH=/usr/sbin:/usr/bin:/sbin:/bin${PATH:+:$PATH}
+export PATH
+
 START_TIMEOUT=${START_TIMEOUT:-10}
 STOP_TIMEOUT=${STOP_TIMEOUT:-10}
 USE_START_STOP_DAEMON=${USE_START_STOP_DAEMON:-auto}
