@@ -249,6 +249,20 @@ impl SimCluster {
         }
     }
 
+    /// Number of undelivered bus events.
+    pub fn pending(&self) -> usize {
+        self.bus.borrow().queue.len()
+    }
+
+    /// Move the undelivered event at `index` to the front of the total order (models another
+    /// node's join or message overtaking ours, which CPG allows).
+    pub fn promote(&mut self, index: usize) {
+        let mut b = self.bus.borrow_mut();
+        if let Some(ev) = b.queue.remove(index) {
+            b.queue.push_front(ev);
+        }
+    }
+
     /// (messages, bytes, largest message) multicast so far.
     pub fn traffic(&self) -> (u64, u64, usize) {
         let b = self.bus.borrow();

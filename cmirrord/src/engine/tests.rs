@@ -441,3 +441,31 @@ fn disk_log_server_writes_and_new_cluster_reads_it() {
         b"3 clustered-disk 253:7 A"
     );
 }
+
+#[test]
+fn joiner_before_first_resume_gets_a_deferred_checkpoint_without_double_apply() {
+    let mut c = SimCluster::new(65536);
+    c.add_node(1);
+    c.add_node(2);
+    let mut k = K { seq: 0 };
+    let ctr = "8192 clustered-core 1024 nosync";
+    ok(&mut c, 1, k.rq(T::Ctr, 1, format!("{ctr}\0").into_bytes()));
+    ok(&mut c, 2, k.rq(T::Ctr, 1, format!("{ctr}\0").into_bytes()));
+    // Node 1 joins and multicasts its RESUME; node 2's join overtakes that RESUME.
+    c.submit(1, k.rq(T::Resume, 1, vec![]));
+    c.run_steps(1);
+    c.submit(2, k.rq(T::Resume, 1, vec![]));
+    assert_eq!(c.pending(), 3); // [RESUME(1), join(2), RESUME(2)]
+    c.promote(1);
+    c.run();
+    for n in 1..=2 {
+        let out = std::mem::take(c.kernel.get_mut(&n).unwrap());
+        assert_eq!(reply(out).error, 0, "node {n} resume");
+    }
+    assert_eq!(c.group(2).unwrap().state, GroupState::Valid);
+    // The checkpoint was taken after node 1's master resume (clean bits all set by nosync),
+    // not before it.
+    assert_eq!(state(&c, 2), state(&c, 1));
+    assert!(c.nodes[&2].logs()[0].log.is_clean(7).unwrap());
+    assert_eq!(c.group(1).unwrap().checkpoints_sent, 1);
+}
