@@ -24,11 +24,17 @@ fn reads(d: &Lvmetad) {
     for q in ["pv_list", "vg_list", "get_global_info"] {
         let r = d.handle(&req(format!("request=\"{q}\"\ntoken=\"skip\"").as_bytes()));
         if let Response::Raw(text) = &r {
-            assert!(parse(text.as_bytes(), DupMode::KeepAll).is_ok(), "{q}: {text}");
+            assert!(
+                parse(text.as_bytes(), DupMode::KeepAll).is_ok(),
+                "{q}: {text}"
+            );
         }
     }
     // look up every id the dump shows (top-level keys of its trees)
-    for line in dump.lines().filter(|l| l.ends_with(" {") && !l.starts_with('\t')) {
+    for line in dump
+        .lines()
+        .filter(|l| l.ends_with(" {") && !l.starts_with('\t'))
+    {
         let key = line.trim_end_matches(" {").trim_matches('"');
         if key.contains('"') || key.contains('\\') {
             continue;
