@@ -294,6 +294,18 @@ mod tests {
     }
 
     #[test]
+    fn matches_lvm2_thin_pool_thin_message_and_raid1() {
+        check(
+            include_str!("../../../tests/data/config/vg-thin-raid-backup.txt"),
+            true,
+        );
+        check(
+            include_str!("../../../tests/data/config/vg-thin-raid-ondisk.txt"),
+            false,
+        );
+    }
+
+    #[test]
     fn one_element_lists_keep_brackets_and_areas_go_one_per_line() {
         let seg = Node::section("segment1", vec![])
             .with("start_extent", 0)
