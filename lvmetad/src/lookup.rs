@@ -121,8 +121,12 @@ fn memo(slot: &Mutex<Option<Arc<str>>>, build: impl FnOnce() -> String) -> Arc<s
     text
 }
 
-/// Finish a tree reply built from memoized text: markers, then the server's two newlines.
-fn finish(mut text: String, global_invalid: bool, vg_invalid: bool) -> Response {
+/// Finish a tree reply: `head` then the memoized `body`, the markers, then the server's two
+/// newlines, in one allocation of the right size.
+fn finish(head: &str, body: &str, global_invalid: bool, vg_invalid: bool) -> Response {
+    let mut text = String::with_capacity(head.len() + body.len() + 64);
+    text.push_str(head);
+    text.push_str(body);
     if global_invalid {
         text.push_str(&write_tree(&[Node::section("global_invalid", vec![])]));
     }
@@ -169,13 +173,12 @@ pub fn vg_lookup(cache: &Cache, global_invalid: bool, r: &Request) -> Response {
     let section = memo(&vg.memo, || {
         write_tree(std::slice::from_ref(&lookup_section(cache, uuid, vg)))
     });
-    let mut text = write_tree(&[Node::value("response", "OK"), Node::value("name", name)]);
-    text.push_str(&section);
+    let head = write_tree(&[Node::value("response", "OK"), Node::value("name", name)]);
     let vg_invalid = cache
         .info
         .get(uuid)
         .is_some_and(|i| i.flags & VGFL_INVALID != 0);
-    finish(text, global_invalid, vg_invalid)
+    finish(&head, &section, global_invalid, vg_invalid)
 }
 
 /// `make_pv_node`: the stored pvmeta keyed `key`, plus `vgid` (not for orphans) and `vgname`.
@@ -214,7 +217,7 @@ pub fn pv_lookup(cache: &Cache, global_invalid: bool, r: &Request) -> Response {
         return Response::error("unknown", "PV not found");
     };
     let text = write_tree(&[Node::value("response", "OK"), pv]);
-    finish(text, global_invalid, false)
+    finish(&text, "", global_invalid, false)
 }
 
 /// `pv_list`.
@@ -230,7 +233,7 @@ pub fn pv_list(cache: &Cache, global_invalid: bool) -> Response {
             Node::section("physical_volumes", pvs),
         ])
     });
-    finish(text.to_string(), global_invalid, false)
+    finish("", &text, global_invalid, false)
 }
 
 /// `vg_list`.
@@ -246,5 +249,5 @@ pub fn vg_list(cache: &Cache, global_invalid: bool) -> Response {
             Node::section("volume_groups", vgs),
         ])
     });
-    finish(text.to_string(), global_invalid, false)
+    finish("", &text, global_invalid, false)
 }
