@@ -35,6 +35,8 @@ use std::time::{Duration, Instant};
 pub const KILL_AFTER: Duration = Duration::from_secs(10);
 /// A line longer than this is logged in pieces (bounds the memory a chatty child can take).
 const MAX_LINE: usize = 16 << 10;
+/// Most bytes read from one pipe per wakeup.
+const MAX_READ_PER_WAKEUP: usize = 64 << 10;
 /// Silent timeout periods that make a monitoring error (C: `timeout > MAX_TIMEOUT`, MAX 2).
 const MAX_TIMEOUTS: u32 = 2;
 
@@ -239,11 +241,12 @@ impl LineReader {
         }
     }
 
-    /// Read what is there. Returns (got data, reached end of file).
+    /// Read what is there, at most [`MAX_READ_PER_WAKEUP`] bytes so one chatty child cannot
+    /// starve the others. Returns (got data, reached end of file).
     fn pump(&mut self, pid: i32) -> (bool, bool) {
         let mut chunk = [0u8; 4096];
         let mut got = false;
-        loop {
+        for _ in 0..MAX_READ_PER_WAKEUP / chunk.len() {
             match self.file.read(&mut chunk) {
                 Ok(0) => {
                     if !self.buf.is_empty() {
@@ -272,6 +275,7 @@ impl LineReader {
                 }
             }
         }
+        (got, false)
     }
 }
 

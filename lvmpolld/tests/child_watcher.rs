@@ -177,3 +177,30 @@ fn child_is_reaped_while_its_own_child_holds_the_pipes() {
     assert!(!is_our_zombie(e.state().pid));
     w.shutdown();
 }
+
+#[test]
+fn endless_output_neither_starves_others_nor_blocks_reaping() {
+    let reg = Arc::new(Registry::new());
+    let w = ChildWatcher::new(Arc::clone(&reg));
+    let sh = |name: &str, script: &str| {
+        let p = init(name, 60);
+        let InitResult::Created(e) = reg.poll_init(&p) else {
+            panic!("not created")
+        };
+        let cmd = LvpollCommand {
+            argv: vec!["/bin/sh".into(), "-c".into(), script.into()],
+            env: vec![("PATH".into(), "/usr/bin:/bin".into())],
+        };
+        w.launch(Arc::clone(&e), cmd);
+        e
+    };
+    // exits at once, leaving `yes` writing into its pipe forever (until the pipe is closed)
+    let flood = sh("flood", "(yes &); exit 2");
+    let quick = sh("quick", "sleep 0.3; exit 6");
+    wait_until("both published", 10, || {
+        flood.state().finished && quick.state().finished
+    });
+    assert_eq!(flood.state().outcome, Some(Outcome::Exited(2)));
+    assert_eq!(quick.state().outcome, Some(Outcome::Exited(6)));
+    w.shutdown();
+}
