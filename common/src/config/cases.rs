@@ -195,6 +195,14 @@ fn exponent_and_double_dot_are_errors() {
 }
 
 #[test]
+fn error_messages_stay_short_for_huge_tokens() {
+    let e = err(&format!("a = {}x", "9".repeat(1 << 20)));
+    assert!(matches!(&e.kind, K::BadNumber(s) if s.chars().count() == 41 && s.ends_with('…')));
+    let e = err(&format!("{} }}", "k".repeat(1 << 20)));
+    assert!(e.to_string().len() < 200, "{}", e.to_string().len());
+}
+
+#[test]
 fn int_overflow_is_an_error() {
     assert_eq!(
         err("a = 9223372036854775808").kind,

@@ -166,7 +166,7 @@ impl<'a> Parser<'a, '_> {
         self.lexer.next(values_follow(prev)).map_err(|e| match e {
             LexError::Unterminated(at) => self.err(at, ParseErrorKind::Unterminated),
             LexError::BadNumber(s, e) => {
-                self.err(s, ParseErrorKind::BadNumber(self.text[s..e].to_owned()))
+                self.err(s, ParseErrorKind::BadNumber(excerpt(&self.text[s..e])))
             }
         })
     }
@@ -174,15 +174,7 @@ impl<'a> Parser<'a, '_> {
     fn unexpected(&self, tok: Token, expected: &str) -> ParseError {
         let found = match tok.kind {
             TokKind::Eof => "end of input".to_owned(),
-            _ => {
-                let t = &self.text[tok.start..tok.end];
-                let shown: String = t.chars().take(40).collect();
-                if shown.len() < t.len() {
-                    format!("`{shown}…`")
-                } else {
-                    format!("`{shown}`")
-                }
-            }
+            _ => format!("`{}`", excerpt(&self.text[tok.start..tok.end])),
         };
         self.err(
             tok.start,
@@ -303,16 +295,25 @@ impl<'a> Parser<'a, '_> {
                 None if key.rsplit('/').next() == Some("creation_time") => {
                     Ok(Scalar::Int(1_527_120_000))
                 }
-                None => Err(self.err(tok.start, ParseErrorKind::BadNumber(text.to_owned()))),
+                None => Err(self.err(tok.start, ParseErrorKind::BadNumber(excerpt(text)))),
             },
             TokKind::Float => parse_float(text)
                 .map(Scalar::Float)
-                .ok_or_else(|| self.err(tok.start, ParseErrorKind::BadNumber(text.to_owned()))),
+                .ok_or_else(|| self.err(tok.start, ParseErrorKind::BadNumber(excerpt(text)))),
             TokKind::DqString { .. } | TokKind::SqString => Ok(Scalar::Str(self.string_body(tok))),
             TokKind::Bare => Ok(Scalar::Str(text.to_owned())),
             _ => Err(self.unexpected(tok, "a value")),
         }
     }
+}
+
+/// At most 40 characters of a token for an error message (hostile tokens can be megabytes).
+fn excerpt(t: &str) -> String {
+    let mut shown: String = t.chars().take(40).collect();
+    if shown.len() < t.len() {
+        shown.push('…');
+    }
+    shown
 }
 
 /// `dm_unescape_double_quotes`: `\"` becomes `"`, `\\` becomes `\`, any other pair stays.
