@@ -4,7 +4,8 @@
 # and the same global_filter, of:
 #   lvm pvs -a                          vs  lvmetad-scan DEV... / lvmetad-scan (finds them in /dev)
 #   lvm pvscan --cache                  vs  lvmetad-scan --cache (full repopulation of our lvmetad)
-# Also checks that lvmetad-scan found all N PVs and 8 VGs. Median of ROUNDS runs each (default 7). Usage: common/bench/scan-bench.sh [N] [ROUNDS]
+# Also checks that lvmetad-scan found all N PVs and 8 VGs. Median of ROUNDS round-robin runs
+# (default 7). Usage: common/bench/scan-bench.sh [N] [ROUNDS]
 set -eu
 N=${1:-64}
 ROUNDS=${2:-7}
@@ -51,47 +52,36 @@ found=$("$BIN/lvmetad-scan" --json "${LOOPS[@]}")
 [ "$(echo "$found" | grep -c '"pv_name"')" = "$N" ] || { echo "lvmetad-scan did not find $N PVs" >&2; exit 1; }
 [ "$(echo "$found" | grep -c '"vg_name": "bench[0-9]", "vg_uuid"')" = 8 ] || { echo "lvmetad-scan did not find 8 VGs" >&2; exit 1; }
 
-# median_ms CMD...: run ROUNDS times (after one warm-up), print the median wall time in ms.
-median_ms() {
-    local t=() s e
-    q "$@" || true
-    for _ in $(seq "$ROUNDS"); do
-        s=$(date +%s%N); q "$@" || true; e=$(date +%s%N)
-        t+=($(( (e - s) / 1000000 )))
-    done
-    printf '%s\n' "${t[@]}" | sort -n | sed -n "$(( (ROUNDS + 1) / 2 ))p"
-}
-row() { printf '%-48s %6s ms\n' "$1" "$2"; }
-
-pvs=$(median_ms lvm pvs -a --config "$CONF")
-pvscan=$(median_ms lvm pvscan --cache --config "$CONF")
-ours_dev=$(median_ms "$BIN/lvmetad-scan" "${LOOPS[@]}")
-ours_json=$(median_ms "$BIN/lvmetad-scan" --json "${LOOPS[@]}")
-ours_disc=$(median_ms "$BIN/lvmetad-scan" --config "$W/lvm.conf")
+# The commands, timed round-robin (one run of each per round, after one warm-up round) so that
+# load from elsewhere hits all of them alike; the median of ROUNDS runs is reported.
+LABELS=() CMDS=()
+add() { LABELS+=("$1"); CMDS+=("$2"); }
+add "lvm pvs -a (lvm2 $(lvm version 2>/dev/null | sed -n 's/.*LVM version: *\([^ ]*\).*/\1/p'))" \
+    "lvm pvs -a --config '$CONF'"
+add "lvm pvscan --cache" "lvm pvscan --cache --config '$CONF'"
+add "lvmetad-scan DEV... (table)" "$BIN/lvmetad-scan ${LOOPS[*]}"
+add "lvmetad-scan --json DEV..." "$BIN/lvmetad-scan --json ${LOOPS[*]}"
+add "lvmetad-scan (devices found in /dev, filtered)" "$BIN/lvmetad-scan --config $W/lvm.conf"
+add "lvmetad-scan -j 1 (one thread, /dev)" "$BIN/lvmetad-scan -j 1 --config $W/lvm.conf"
+add "lvmetad-scan --direct (O_DIRECT like lvm2, /dev)" "$BIN/lvmetad-scan --direct --config $W/lvm.conf"
 if [ -S "$W/lvmetad.socket" ] && q "$BIN/lvmetad-scan" --cache -s "$W/lvmetad.socket" --config "$W/lvm.conf"; then
-    ours_cache=$(median_ms "$BIN/lvmetad-scan" --cache -s "$W/lvmetad.socket" --config "$W/lvm.conf")
-else
-    ours_cache=n/a
+    add "lvmetad-scan --cache (full repopulation)" "$BIN/lvmetad-scan --cache -s $W/lvmetad.socket --config $W/lvm.conf"
+    add "lvmetad-scan --cache --direct" "$BIN/lvmetad-scan --cache --direct -s $W/lvmetad.socket --config $W/lvm.conf"
 fi
-ours_1=$(median_ms "$BIN/lvmetad-scan" -j 1 "${LOOPS[@]}")
-ours_direct=$(median_ms "$BIN/lvmetad-scan" --direct --config "$W/lvm.conf")
-if [ "$ours_cache" != n/a ]; then
-    ours_cache_direct=$(median_ms "$BIN/lvmetad-scan" --cache --direct -s "$W/lvmetad.socket" --config "$W/lvm.conf")
-else
-    ours_cache_direct=n/a
-fi
-
-echo "== $N PVs, median of $ROUNDS runs, $(nproc) CPUs"
-row "lvm pvs -a (lvm2 $(lvm version 2>/dev/null | sed -n 's/.*LVM version: *\([^ ]*\).*/\1/p'))" "$pvs"
-row "lvm pvscan --cache" "$pvscan"
-row "lvmetad-scan DEV... (table)" "$ours_dev"
-row "lvmetad-scan --json DEV..." "$ours_json"
-row "lvmetad-scan (devices found in /dev, filtered)" "$ours_disc"
-row "lvmetad-scan --cache (full repopulation)" "$ours_cache"
-row "lvmetad-scan -j 1 DEV... (one thread)" "$ours_1"
-row "lvmetad-scan --direct (O_DIRECT like lvm2, /dev)" "$ours_direct"
-row "lvmetad-scan --cache --direct" "$ours_cache_direct"
-ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b !~ /^[0-9]+$/) { print "n/a"; exit } if (b == 0) b = 1; printf "%.1fx", a / b }'; }
-echo "pvs / lvmetad-scan: $(ratio "$pvs" "$ours_disc") (found in /dev), $(ratio "$pvs" "$ours_dev") (named)"
-echo "pvs / lvmetad-scan --direct: $(ratio "$pvs" "$ours_direct")"
-echo "pvscan --cache / lvmetad-scan --cache: $(ratio "$pvscan" "$ours_cache"), with --direct $(ratio "$pvscan" "$ours_cache_direct")"
+declare -A T
+for r in $(seq 0 "$ROUNDS"); do
+    for i in "${!CMDS[@]}"; do
+        s=$(date +%s%N); eval "${CMDS[$i]}" >/dev/null 2>&1 || true; e=$(date +%s%N)
+        [ "$r" = 0 ] || T[$i]="${T[$i]:-} $(( (e - s) / 1000000 ))"
+    done
+done
+median() { printf '%s\n' ${T[$1]} | sort -n | sed -n "$(( (ROUNDS + 1) / 2 ))p"; }
+echo "== $N PVs, median of $ROUNDS round-robin runs, $(nproc) CPUs, load $(cut -d' ' -f1 /proc/loadavg)"
+M=()
+for i in "${!CMDS[@]}"; do
+    M[$i]=$(median "$i")
+    printf '%-50s %6s ms\n' "${LABELS[$i]}" "${M[$i]}"
+done
+ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == "" || b == 0) { print "n/a"; exit } printf "%.1fx", a / b }'; }
+echo "lvm pvs / lvmetad-scan: $(ratio "${M[0]}" "${M[4]}") (found in /dev), $(ratio "${M[0]}" "${M[2]}") (named), $(ratio "${M[0]}" "${M[6]}") (--direct)"
+echo "lvm pvscan --cache / lvmetad-scan --cache: $(ratio "${M[1]}" "${M[7]:-}"), with --direct $(ratio "${M[1]}" "${M[8]:-}")"
