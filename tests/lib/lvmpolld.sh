@@ -2,6 +2,7 @@
 #   polld_start NAME BINARY [ARGS...]  start a daemon in the foreground on $TESTDIR/NAME.socket
 #                                      with -B fake-lvm; its log is $TESTDIR/NAME.log and its
 #                                      children record their calls in $TESTDIR/NAME.calls
+#   polld_ready SOCKET                 wait until the daemon answers hello
 #   polld_raw SOCKET                   send stdin as one request, print the raw reply (with "##")
 #   polld_wait_finished SOCKET ID      wait (dump) until the entry ID shows polling_finished=1
 FAKE_LVM=$TOP/tests/data/lvmpolld/fake-lvm
@@ -15,6 +16,18 @@ polld_start() {
     eval "PID_$name=$!"
     at_exit "kill $! 2>/dev/null; sleep 0.2; kill -9 $! 2>/dev/null"
     wait_for_socket "$TESTDIR/$name.socket" 10
+    polld_ready "$TESTDIR/$name.socket"
+}
+
+# polld_ready SOCKET: wait until the daemon answers hello (the socket file exists a moment
+# before the daemon listens on it).
+polld_ready() {
+    local i
+    for ((i = 0; i < 100; i++)); do
+        echo 'request = "hello"' | polld_raw "$1" 2>/dev/null | grep -q '^response = "OK"' && return 0
+        sleep 0.05
+    done
+    fail "daemon on $1 does not answer"
 }
 
 polld_raw() {

@@ -34,6 +34,7 @@ FAKE_LVM_LOG=$TESTDIR/env.calls "$P" -f -t 2 -B "$FAKE_LVM" 2>"$TESTDIR/env.log"
 pid=$!
 at_exit "kill $pid"
 wait_for_socket "$LVM_LVMPOLLD_SOCKET"
+polld_ready "$LVM_LVMPOLLD_SOCKET"
 check test "$(cat "$LVM_LVMPOLLD_PIDFILE")" = "$pid"
 printf 'request = "pvmove"\nlvid = "IDLE1"\nvgname = "vg"\nlvname = "lv-3000-0"\ninterval = "1"\n' |
     polld_raw "$LVM_LVMPOLLD_SOCKET" | grep -q 'response = "OK"' || fail "poll-init refused"
@@ -68,6 +69,7 @@ FAKE_LVM_LOG=$TESTDIR/a.calls "$P" -f -l info -s "$TESTDIR/a.socket" -p "$TESTDI
 apid=$!
 at_exit "kill $apid"
 wait_for_socket "$TESTDIR/a.socket"
+polld_ready "$TESTDIR/a.socket"
 printf 'request = "pvmove"\nlvid = "ABRT"\nvgname = "vg"\nlvname = "lv-30000-0"\ninterval = "1"\n' |
     polld_raw "$TESTDIR/a.socket" >/dev/null
 printf 'request = "pvmove"\nlvid = "ABRT"\nvgname = "vg"\nlvname = "lv-200-0"\ninterval = "0"\nabort = 1\n' |
