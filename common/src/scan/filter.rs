@@ -202,4 +202,27 @@ mod tests {
             Err(FilterError::Regex(..))
         ));
     }
+
+    #[test]
+    fn lvm_conf_sections_merge_and_the_last_filter_wins() {
+        let conf = b"devices {\n global_filter = [ \"a|.*|\" ]\n}\nglobal { use_lvmetad = 1 }\ndevices {\n global_filter = [ \"r|/dev/sdb|\", \"a|.*|\" ]\n}\n";
+        let tree = parse(conf, DupMode::Merge).unwrap();
+        let g = GlobalFilter::from_config(&tree).unwrap();
+        assert_eq!(g.token(), "filter:705910794");
+        assert!(!g.accepts(&["/dev/sdb"]));
+        let single = parse(b"devices { global_filter = \"r|sdb|\" }", DupMode::Merge).unwrap();
+        assert!(!GlobalFilter::from_config(&single)
+            .unwrap()
+            .accepts(&["/dev/sdb"]));
+        let none = parse(b"global { use_lvmetad = 1 }", DupMode::Merge).unwrap();
+        assert_eq!(
+            GlobalFilter::from_config(&none).unwrap().token(),
+            "filter:0"
+        );
+        let bad = parse(b"devices { global_filter = [ 1 ] }", DupMode::Merge).unwrap();
+        assert!(matches!(
+            GlobalFilter::from_config(&bad),
+            Err(FilterError::NotAString)
+        ));
+    }
 }
