@@ -474,9 +474,21 @@ fn joiner_before_first_resume_gets_a_deferred_checkpoint_without_double_apply() 
 fn version_1_ctr_returns_no_device_name() {
     let mut c = SimCluster::new(65536);
     c.add_node(1);
-    let mut r = UlogRequest::new(T::Ctr, U, 5, 1, b"8192 clustered-disk 253:7 1024\0".to_vec());
+    let mut r = UlogRequest::new(
+        T::Ctr,
+        U,
+        5,
+        1,
+        b"8192 clustered-disk 253:7 1024\0".to_vec(),
+    );
     r.version = 1;
     assert_eq!(ok(&mut c, 1, r), b"");
-    let r = UlogRequest::new(T::Ctr, U, 6, 2, b"8192 clustered-disk 253:7 1024\0".to_vec());
+    let r = UlogRequest::new(
+        T::Ctr,
+        U,
+        6,
+        2,
+        b"8192 clustered-disk 253:7 1024\0".to_vec(),
+    );
     assert_eq!(ok(&mut c, 1, r), b"253:7\0");
 }
