@@ -25,7 +25,8 @@ for p in /proc/[0-9]*; do
 done
 [ -n "$child" ] || fail "daemonized child not found"
 at_exit "kill -9 $child"
-[ "$(ps -o sid= -p "$child" | tr -d ' ')" = "$child" ] || fail "child is not a session leader"
+# field 6 of /proc/PID/stat is the session id (the comm field has no spaces here)
+[ "$(awk '{print $6}' "/proc/$child/stat")" = "$child" ] || fail "child is not a session leader"
 [ "$(readlink "/proc/$child/cwd")" = / ] || fail "child cwd is not /"
 kill -TERM "$child"
 wait_gone "$child" 5 || fail "daemon did not exit on SIGTERM"
