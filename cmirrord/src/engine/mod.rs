@@ -10,6 +10,7 @@
 //! luid never leaves the node: it is zeroed before a request is multicast, and cluster-side
 //! lookups use the luid of the instance that joined the group.
 
+mod checkpoint;
 mod group;
 #[cfg(test)]
 mod tests;
