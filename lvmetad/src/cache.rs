@@ -8,7 +8,7 @@
 //! VGs concerned (through `pv_refs`, which maps a PVID to the VGs whose lookup reply shows it).
 
 use crate::compare::{differs, find_int32, pv_ids};
-use common::config::{Body, Node};
+use common::config::{parse, write_tree, Body, DupMode, Node};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -36,6 +36,40 @@ impl VgEntry {
     /// The cached seqno (C reads it as a 32-bit int; -1 when missing).
     pub fn seqno(&self) -> i64 {
         find_int32(&self.metadata, "seqno").unwrap_or(-1)
+    }
+}
+
+/// A stored `pvmeta` section, kept as its tree-writer text: about a fifth of the memory of the
+/// parsed tree, and a PV's pvmeta is only needed as a tree when a reply text is (re)built or a
+/// new pv_found is compared with it. The fields the cache logic needs are kept decoded.
+#[derive(Debug, Clone)]
+pub struct PvMeta {
+    text: Box<str>,
+    /// `device` (0 when absent), as C's `dm_config_get_uint64`.
+    pub device: u64,
+    /// Whether `mda0/ignore` or `mda1/ignore` is 0 (an mda in use: the PV can be outdated).
+    pub mda_in_use: bool,
+}
+
+impl PvMeta {
+    pub fn new(node: &Node) -> PvMeta {
+        let in_use = |n: &str| node.find_int(n).unwrap_or(1) == 0;
+        PvMeta {
+            text: write_tree(std::slice::from_ref(node)).into_boxed_str(),
+            device: node.find_int("device").map_or(0, |d| d as u64),
+            mda_in_use: in_use("mda0/ignore") || in_use("mda1/ignore"),
+        }
+    }
+    /// The section as a tree (key `pvmeta`).
+    pub fn node(&self) -> Node {
+        parse(self.text.as_bytes(), DupMode::KeepAll)
+            .ok()
+            .and_then(|t| t.nodes.into_iter().next())
+            .unwrap_or_else(|| Node::section("pvmeta", vec![]))
+    }
+    /// The tree-writer text (`pvmeta {` ... `}`).
+    pub fn text(&self) -> &str {
+        &self.text
     }
 }
 
@@ -86,7 +120,7 @@ impl Update {
 /// The cache tables (C's `lvmetad_state` hashes).
 #[derive(Debug, Default)]
 pub struct Cache {
-    pub(crate) pvmeta: BTreeMap<String, Node>,
+    pub(crate) pvmeta: BTreeMap<String, PvMeta>,
     pub(crate) device_to_pvid: BTreeMap<u64, String>,
     pub(crate) pvid_to_vgid: BTreeMap<String, String>,
     pub(crate) vgs: BTreeMap<String, VgEntry>,
@@ -152,12 +186,12 @@ impl Cache {
 
     // ----- table primitives with memo upkeep ---------------------------------------------
 
-    pub(crate) fn set_pvmeta(&mut self, pvid: &str, pvmeta: Node) {
-        self.pvmeta.insert(pvid.to_owned(), pvmeta);
+    pub(crate) fn set_pvmeta(&mut self, pvid: &str, pvmeta: &Node) {
+        self.pvmeta.insert(pvid.to_owned(), PvMeta::new(pvmeta));
         self.touch_pv(pvid);
     }
 
-    pub(crate) fn remove_pvmeta(&mut self, pvid: &str) -> Option<Node> {
+    pub(crate) fn remove_pvmeta(&mut self, pvid: &str) -> Option<PvMeta> {
         let old = self.pvmeta.remove(pvid);
         if old.is_some() {
             self.touch_pv(pvid);
@@ -234,11 +268,7 @@ impl Cache {
 
     /// `mark_outdated_pv`: only PVs with an mda in use (`mdaN/ignore = 0`) are recorded.
     pub(crate) fn mark_outdated(&mut self, vgid: &str, pvid: &str) {
-        let Some(pvmeta) = self.pvmeta.get(pvid) else {
-            return;
-        };
-        let ignored = |n: &str| pvmeta.find_int(n).unwrap_or(1) != 0;
-        if ignored("mda0/ignore") && ignored("mda1/ignore") {
+        if !self.pvmeta.get(pvid).is_some_and(|m| m.mda_in_use) {
             return;
         }
         let list = self.outdated.entry(vgid.to_owned()).or_default();

@@ -32,9 +32,18 @@ pub fn dump(cache: &Cache) -> String {
         section(&mut out, key, vg.metadata.children());
     }
     out.push_str("\n# PV METADATA\n\n");
-    for pvmeta in cache.pvmeta.values() {
-        let key = pvmeta.find_str("id").unwrap_or("unknown");
-        section(&mut out, key, pvmeta.children());
+    // A PV is stored under its `pvmeta/id`, which is the key C writes. The stored text is
+    // `pvmeta {...}`: splice in the id when it needs no quoting, else rebuild the tree.
+    for (pvid, pvmeta) in &cache.pvmeta {
+        let plain = !pvid.contains(['#', '"', '!']) && !pvid.is_empty();
+        match pvmeta.text().strip_prefix("pvmeta {\n") {
+            Some(rest) if plain => {
+                out.push_str(pvid);
+                out.push_str(" {\n");
+                out.push_str(rest);
+            }
+            _ => section(&mut out, pvid, pvmeta.node().children()),
+        }
     }
     out.push_str("\n# VGID to VGNAME mapping\n\n");
     pairs(

@@ -89,7 +89,7 @@ fn lookup_section(cache: &Cache, vgid: &str, vg: &VgEntry) -> Node {
             let pvmeta = cache.pvmeta.get(&id);
             set_flag(pv, "status", "MISSING", pvmeta.is_none());
             if let Some(pm) = pvmeta {
-                merge_pvmeta(pv, pm);
+                merge_pvmeta(pv, &pm.node());
             }
         }
     }
@@ -98,7 +98,7 @@ fn lookup_section(cache: &Cache, vgid: &str, vg: &VgEntry) -> Node {
             .iter()
             .rev()
             .filter_map(|pvid| {
-                let pm = cache.pvmeta.get(pvid)?;
+                let pm = cache.pvmeta.get(pvid)?.node();
                 let mut n = pm.clone();
                 n.key = pm.find_str("id").unwrap_or(pvid).to_owned();
                 Some(n)
@@ -183,8 +183,7 @@ pub fn vg_lookup(cache: &Cache, global_invalid: bool, r: &Request) -> Response {
 
 /// `make_pv_node`: the stored pvmeta keyed `key`, plus `vgid` (not for orphans) and `vgname`.
 fn pv_node(cache: &Cache, pvid: &str, key: &str) -> Option<Node> {
-    let pvmeta = cache.pvmeta.get(pvid)?;
-    let mut pv = pvmeta.clone();
+    let mut pv = cache.pvmeta.get(pvid)?.node();
     pv.key = key.to_owned();
     let vgid = cache.pvid_to_vgid.get(pvid);
     let vgname = vgid.and_then(|v| cache.vgid_to_vgname.get(v));

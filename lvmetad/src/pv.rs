@@ -48,18 +48,16 @@ pub fn pv_found(cache: &mut Cache, flags: &Flags, r: &Request) -> Response {
         }
     }
 
-    let new_pvmeta = arg_pvmeta.clone();
+    let new_pvmeta = arg_pvmeta;
     let old_pvmeta = cache.pvmeta.get(pvid);
-    let dev_old = old_pvmeta
-        .and_then(|m| m.find_int("device"))
-        .map_or(0, |d| d as u64);
+    let dev_old = old_pvmeta.map_or(0, |m| m.device);
     let pvid_on_dev = cache.device_to_pvid.get(&device).cloned();
     let mut changed;
     let mut prev_on_dev: Option<(String, Option<String>)> = None;
 
     match pvid_on_dev.as_deref() {
         Some(p) if p == pvid && dev_old != 0 && dev_old == device => {
-            changed = old_pvmeta.is_some_and(|old| differs(old, &new_pvmeta));
+            changed = old_pvmeta.is_some_and(|old| differs(&old.node(), new_pvmeta));
             cache.set_pvmeta(pvid, new_pvmeta);
         }
         None if dev_old == 0 => {
