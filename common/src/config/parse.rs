@@ -123,7 +123,12 @@ pub fn parse_with_limits(input: &[u8], mode: DupMode, limits: &Limits) -> Result
         limits,
     }
     .document()
+    .map_err(|e| *e)
 }
+
+/// The parser's internal error: boxed, so that the `Result`s passed around on every token stay
+/// small (the error path is rare, the token path is hot).
+type Fail = Box<ParseError>;
 
 /// Build an error for byte offset `off`: 1-based line, and column counted in characters.
 fn error_at(src: &[u8], off: usize, kind: ParseErrorKind) -> ParseError {
@@ -158,11 +163,11 @@ struct Parser<'a, 'l> {
 }
 
 impl<'a> Parser<'a, '_> {
-    fn err(&self, off: usize, kind: ParseErrorKind) -> ParseError {
-        error_at(self.text.as_bytes(), off, kind)
+    fn err(&self, off: usize, kind: ParseErrorKind) -> Fail {
+        Box::new(error_at(self.text.as_bytes(), off, kind))
     }
 
-    fn next(&mut self, prev: TokKind) -> Result<Token, ParseError> {
+    fn next(&mut self, prev: TokKind) -> Result<Token, Fail> {
         self.lexer.next(values_follow(prev)).map_err(|e| match e {
             LexError::Unterminated(at) => self.err(at, ParseErrorKind::Unterminated),
             LexError::BadNumber(s, e) => {
@@ -171,7 +176,7 @@ impl<'a> Parser<'a, '_> {
         })
     }
 
-    fn unexpected(&self, tok: Token, expected: &str) -> ParseError {
+    fn unexpected(&self, tok: Token, expected: &str) -> Fail {
         let found = match tok.kind {
             TokKind::Eof => "end of input".to_owned(),
             _ => format!("`{}`", excerpt(&self.text[tok.start..tok.end])),
@@ -191,7 +196,7 @@ impl<'a> Parser<'a, '_> {
         }
     }
 
-    fn document(mut self) -> Result<Tree, ParseError> {
+    fn document(mut self) -> Result<Tree, Fail> {
         let mut stack: Vec<Frame> = vec![Frame {
             key: String::new(),
             depth: 0,
@@ -266,7 +271,7 @@ impl<'a> Parser<'a, '_> {
     }
 
     /// After `=` of `key`: a scalar or an array. Returns the value and the token after it.
-    fn value(&mut self, key: &str) -> Result<(Value, Token), ParseError> {
+    fn value(&mut self, key: &str) -> Result<(Value, Token), Fail> {
         let tok = self.next(TokKind::Eq)?;
         if tok.kind != TokKind::ArrayB {
             let s = self.scalar(tok, key)?;
@@ -286,7 +291,7 @@ impl<'a> Parser<'a, '_> {
         Ok((Value::Array(items), after))
     }
 
-    fn scalar(&self, tok: Token, key: &str) -> Result<Scalar, ParseError> {
+    fn scalar(&self, tok: Token, key: &str) -> Result<Scalar, Fail> {
         let text = &self.text[tok.start..tok.end];
         match tok.kind {
             TokKind::Int => match parse_int(text) {
