@@ -1,5 +1,7 @@
 //! cmirrord: the cluster mirror log daemon. Options as C: `-f/--foreground`, `-h/--help`.
 //!
+//! The pidfile is `<pid dir>/cmirrord.pid` (set by ./configure), or `CMIRRORD_PIDFILE`.
+//!
 //! Test hook: with `CMIRRORD_KERNEL_SOCKET=PATH` the kernel link is a UNIX datagram socket at
 //! PATH carrying the same connector frames, instead of netlink (see `cmirrord-kclient`).
 
@@ -7,9 +9,8 @@ use cmirrord::connector::{KernelLink, NetlinkLink, UnixLink};
 use cmirrord::daemon::{self, Exit};
 use cmirrord::engine::Engine;
 use common::daemon::log::{self, LogConfig};
+use common::daemon::process::{self, ReadyPipe};
 use common::{log_error, log_info};
-use std::io::{Read, Write};
-use std::os::fd::OwnedFd;
 use std::path::PathBuf;
 
 fn usage(to_stderr: bool) {
@@ -36,55 +37,23 @@ fn start_failure(code: i32) -> &'static str {
     }
 }
 
-/// Fork; the parent waits until the child says it is ready (exit 0) or dies (its code mapped
-/// to a message, exit 1). Returns the child's end of the readiness pipe.
-fn daemonize() -> OwnedFd {
-    use nix::unistd::{fork, ForkResult};
-    let (r, w) = match nix::unistd::pipe() {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("cmirrord: pipe: {e}");
-            std::process::exit(1);
+/// Fork into the background with common's daemonize; the parent maps a failed child's exit
+/// code to C's message and exits 1.
+fn daemonize() -> ReadyPipe {
+    let forked = process::daemonize(&[], |code, _| {
+        for line in start_failure(code).lines() {
+            log_error!("{line}");
         }
-    };
-    // SAFETY: single-threaded at this point (nothing has spawned a thread yet).
-    match unsafe { fork() } {
+        1
+    });
+    match forked {
+        Ok(ready) => {
+            nix::sys::stat::umask(nix::sys::stat::Mode::empty());
+            ready
+        }
         Err(e) => {
             eprintln!("Unable to fork(): {e}");
             std::process::exit(1);
-        }
-        Ok(ForkResult::Parent { child }) => {
-            drop(w);
-            let mut b = [0u8; 1];
-            let mut f = std::fs::File::from(r);
-            if matches!(f.read(&mut b), Ok(1)) {
-                std::process::exit(0);
-            }
-            let code = match nix::sys::wait::waitpid(child, None) {
-                Ok(nix::sys::wait::WaitStatus::Exited(_, c)) => c,
-                _ => 1,
-            };
-            for line in start_failure(code).lines() {
-                log_error!("{line}");
-            }
-            std::process::exit(1);
-        }
-        Ok(ForkResult::Child) => {
-            drop(r);
-            let _ = nix::unistd::setsid();
-            let _ = std::env::set_current_dir("/");
-            nix::sys::stat::umask(nix::sys::stat::Mode::empty());
-            if let Ok(null) = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .open("/dev/null")
-            {
-                use std::os::fd::AsRawFd;
-                for fd in 0..3 {
-                    let _ = nix::unistd::dup2(null.as_raw_fd(), fd);
-                }
-            }
-            w
         }
     }
 }
@@ -116,6 +85,16 @@ fn main() {
     let foreground = m.opt_present("f");
     let ready = if foreground { None } else { Some(daemonize()) };
     log::init("cmirrord", LogConfig::parse("info,warn"), foreground);
+    let pidfile = std::env::var_os("CMIRRORD_PIDFILE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(common::paths::default_pidfile("cmirrord")));
+    let pidfile = match process::Pidfile::acquire(&pidfile) {
+        Ok(p) => p,
+        Err(e) => {
+            log_error!("Failed to create lockfile {}: {e}", pidfile.display());
+            std::process::exit(2);
+        }
+    };
 
     let sigfd = match daemon::signal_fd() {
         Ok(s) => s,
@@ -142,8 +121,8 @@ fn main() {
         },
     };
     let mut engine = Engine::new(transport(), Box::new(cmirrord::disk::open_disk));
-    if let Some(w) = ready {
-        let _ = std::fs::File::from(w).write_all(b"r");
+    if let Some(r) = ready {
+        r.ready();
     }
     let code = match daemon::run(&mut engine, link.as_mut(), &sigfd) {
         Exit::Clean => {
@@ -159,6 +138,7 @@ fn main() {
     if let Some(p) = test_socket {
         let _ = std::fs::remove_file(p);
     }
+    pidfile.remove();
     std::process::exit(code);
 }
 

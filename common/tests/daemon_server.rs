@@ -561,3 +561,37 @@ fn parallel_clients_are_served_concurrently() {
         t0.elapsed()
     );
 }
+
+/// C binds the socket path and listens a moment later: a client that sees the file in between
+/// is refused (lvmpolld's tests met this). Ours publishes the path only once it is listening, and
+/// leaves no staging name behind.
+#[test]
+fn socket_file_accepts_as_soon_as_it_appears() {
+    for round in 0..5 {
+        let dir = TempDir::new(&format!("appear{round}"));
+        let socket = dir.path("testd.socket");
+        let mut child = spawn_testd(&socket, &dir.path("testd.pid"), &[]);
+        let t0 = Instant::now();
+        while !socket.exists() {
+            assert!(
+                t0.elapsed() < Duration::from_secs(10),
+                "socket never appeared"
+            );
+            std::hint::spin_loop();
+        }
+        let first = UnixStream::connect(&socket);
+        // Start-up is over once hello is answered; only then may the staging name be checked.
+        let hello = Client::connect(&socket, "testd", Some(1));
+        let _ = child.kill();
+        let _ = child.wait();
+        assert!(first.is_ok(), "round {round}: refused: {:?}", first.err());
+        assert!(hello.is_ok(), "round {round}: hello failed");
+        let names: Vec<_> = std::fs::read_dir(&dir.0)
+            .unwrap()
+            .filter_map(|e| e.ok())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|n| n.starts_with('.'))
+            .collect();
+        assert!(names.is_empty(), "staging names left: {names:?}");
+    }
+}

@@ -4,7 +4,9 @@
 //! The socket is made under `umask(0077)`, so the node is `srwx------`. When `bind` finds the path
 //! taken: refuse anything that is not a socket (a symlink included), refuse a socket not owned by
 //! root or by us, or with any group/other permission bit; refuse to start when a live daemon
-//! accepts a connection there; otherwise the socket is stale: unlink it and bind again. The backlog
+//! accepts a connection there; otherwise the socket is stale and is replaced. The socket is bound
+//! and listening under a private name before it appears at the path, so a client never meets a
+//! socket file that refuses connections. The backlog
 //! is [`BACKLOG`] (C uses 1, so a burst of clients gets `EAGAIN`).
 
 use super::server::ServerError;
@@ -13,10 +15,11 @@ use nix::sys::socket::{
     bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,
 };
 use nix::sys::stat::{umask, Mode};
+use std::os::fd::AsRawFd;
 use std::os::fd::OwnedFd;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::os::unix::net::{UnixListener, UnixStream};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// `listen(2)` backlog.
 pub const BACKLOG: i32 = 128;
@@ -31,7 +34,13 @@ pub(crate) fn open_socket(path: &Path) -> Result<UnixListener, ServerError> {
 
 fn bind_and_listen(path: &Path) -> Result<UnixListener, ServerError> {
     let io = |what: &str, e: Errno| ServerError::Io(format!("{what} {}", path.display()), e.into());
-    let addr = UnixAddr::new(path).map_err(|e| io("socket path too long:", e))?;
+    // Bind and listen on a private name first, then publish it at `path`: a client never finds a
+    // socket file that does not accept yet (C binds at `path` and listens a moment later, so a
+    // client that connects in between is refused).
+    let staging = staging_path(path);
+    let _ = std::fs::remove_file(&staging);
+    let addr = UnixAddr::new(&staging).map_err(|e| io("socket path too long:", e))?;
+    UnixAddr::new(path).map_err(|e| io("socket path too long:", e))?;
     let fd: OwnedFd = socket(
         AddressFamily::Unix,
         SockType::Stream,
@@ -39,22 +48,47 @@ fn bind_and_listen(path: &Path) -> Result<UnixListener, ServerError> {
         None,
     )
     .map_err(|e| io("cannot create socket for", e))?;
-    use std::os::fd::AsRawFd;
-    match bind(fd.as_raw_fd(), &addr) {
-        Ok(()) => {}
-        Err(Errno::EADDRINUSE) => {
-            check_stale(path)?;
-            crate::log_info!("removing stale socket {}", path.display());
-            std::fs::remove_file(path).map_err(|e| {
-                ServerError::Io(format!("cannot remove stale socket {}", path.display()), e)
-            })?;
-            bind(fd.as_raw_fd(), &addr).map_err(|e| io("cannot bind", e))?;
-        }
-        Err(e) => return Err(io("cannot bind", e)),
-    }
+    bind(fd.as_raw_fd(), &addr).map_err(|e| io("cannot bind", e))?;
     let backlog = Backlog::new(BACKLOG).unwrap_or(Backlog::MAXCONN);
-    listen(&fd, backlog).map_err(|e| io("cannot listen on", e))?;
+    let published = listen(&fd, backlog)
+        .map_err(|e| io("cannot listen on", e))
+        .and_then(|()| publish(&staging, path));
+    let _ = std::fs::remove_file(&staging);
+    published?;
     Ok(UnixListener::from(fd))
+}
+
+/// `<dir>/.<name>.<pid>`: where the socket is bound before it is published.
+fn staging_path(path: &Path) -> PathBuf {
+    let name = path.file_name().map(|n| n.to_string_lossy().into_owned());
+    path.with_file_name(format!(
+        ".{}.{}",
+        name.unwrap_or_default(),
+        std::process::id()
+    ))
+}
+
+/// Give the listening socket at `staging` the name `path`. A hard link fails when `path` is
+/// taken (lvm2's EADDRINUSE case): then apply the stale-socket rules and replace it.
+fn publish(staging: &Path, path: &Path) -> Result<(), ServerError> {
+    let err = match std::fs::hard_link(staging, path) {
+        Ok(()) => return Ok(()),
+        Err(e) => e,
+    };
+    if std::fs::symlink_metadata(path).is_ok() {
+        check_stale(path)?;
+        crate::log_info!("replacing stale socket {}", path.display());
+    } else if err.kind() != std::io::ErrorKind::Unsupported
+        && err.raw_os_error() != Some(libc::EPERM)
+    {
+        return Err(ServerError::Io(
+            format!("cannot create {}", path.display()),
+            err,
+        ));
+    }
+    // A stale socket of ours, or a file system without hard links: rename over it.
+    std::fs::rename(staging, path)
+        .map_err(|e| ServerError::Io(format!("cannot create {}", path.display()), e))
 }
 
 /// Decide whether the existing `path` may be replaced: only an unused socket of ours.

@@ -7,6 +7,7 @@
 //! - [`client`]: connect, `hello` handshake, request/reply.
 //! - [`log`]: `-l` log types to stderr (foreground) or syslog.
 //! - [`cli`]: the options every daemon shares (`-f -s -p -l -t -h -V`).
+//! - [`process`]: the locked pidfile and daemonizing with a readiness pipe (cmirrord uses them too).
 //! - private: `listen` (the listening socket and lvm2's stale-socket rules), `conn` (connection
 //!   threads and their registry), `sys` (every `unsafe` call: signals, fork, pidfile lock, fd 3).
 //!
@@ -19,6 +20,7 @@ pub mod cli;
 pub mod client;
 pub mod framing;
 pub mod log;
+pub mod process;
 pub mod server;
 
 mod conn;

@@ -15,12 +15,11 @@
 
 use super::conn::{self, Shared};
 use super::log::{self, LogConfig, LogType};
+use super::process;
 use super::sys::{self, Pidfile, PidfileError, Wake};
 use super::Handler;
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
-use nix::unistd::ForkResult;
 use std::fmt;
-use std::io::{Read, Write};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
 use std::path::PathBuf;
@@ -128,86 +127,40 @@ pub fn run(config: ServerConfig, handler: Arc<dyn Handler>) -> Result<(), Server
     let ready = if config.foreground {
         None
     } else {
-        Some(daemonize(
-            &config,
-            activated.as_ref().map(|fd| fd.as_raw_fd()),
-        )?)
+        let keep: Vec<i32> = activated.iter().map(|fd| fd.as_raw_fd()).collect();
+        let pidfile = config.pidfile.clone().unwrap_or_default();
+        let ready = process::daemonize(&keep, |code, verdict| {
+            if code == 13 {
+                eprintln!(
+                    "Failed to acquire lock on {}. Already running?",
+                    pidfile.display()
+                );
+            } else {
+                if !verdict.is_empty() {
+                    eprintln!("{verdict}");
+                }
+                eprintln!("Child exited with code {code}");
+            }
+            code
+        })
+        .map_err(|e| ServerError::Io("daemonize".into(), e))?;
+        Some(ready)
     };
     match start(config, handler, activated) {
         Ok(server) => {
-            if let Some(mut pipe) = ready {
-                let _ = pipe.write_all(b"R");
+            if let Some(pipe) = ready {
+                pipe.ready();
             }
             server.serve()
         }
         Err(e) => {
             log::log(LogType::Fatal, &e.to_string());
-            if let Some(mut pipe) = ready {
-                let _ = pipe.write_all(e.to_string().as_bytes());
+            if let Some(pipe) = ready {
+                pipe.fail(&e.to_string());
             }
             Err(e)
         }
     }
-}
-
-/// Fork; the parent waits for the child's verdict on the ready pipe and exits. The child
-/// returns the pipe's write end: it writes `R` when serving, or its error text.
-fn daemonize(config: &ServerConfig, keep_fd: Option<i32>) -> Result<std::fs::File, ServerError> {
-    let io = |what: &str| {
-        let what = what.to_owned();
-        move |e: std::io::Error| ServerError::Io(what, e)
-    };
-    let (rd, wr) = nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC)
-        .map_err(|e| ServerError::Io("pipe".into(), e.into()))?;
-    match sys::fork_single_threaded().map_err(io("fork"))? {
-        ForkResult::Parent { child } => {
-            drop(wr);
-            parent_wait(config, child, rd)
-        }
-        ForkResult::Child => {
-            drop(rd);
-            nix::unistd::setsid().map_err(|e| ServerError::Io("setsid".into(), e.into()))?;
-            std::env::set_current_dir("/").map_err(io("chdir /"))?;
-            sys::stdio_to_dev_null().map_err(io("/dev/null"))?;
-            log::reopen_syslog();
-            let mut keep = vec![0, 1, 2, wr.as_raw_fd()];
-            keep.extend(keep_fd);
-            sys::close_stray_fds(&keep);
-            Ok(std::fs::File::from(wr))
-        }
-    }
-}
-
-/// The parent of a daemonizing fork: exit 0 once the child is serving, else report as C does
-/// and exit with the child's code.
-fn parent_wait(config: &ServerConfig, child: nix::unistd::Pid, rd: OwnedFd) -> ! {
-    let mut verdict = Vec::new();
-    let _ = std::fs::File::from(rd).read_to_end(&mut verdict);
-    if verdict.first() == Some(&b'R') {
-        std::process::exit(0);
-    }
-    use nix::sys::wait::{waitpid, WaitStatus};
-    let code = loop {
-        match waitpid(child, None) {
-            Ok(WaitStatus::Exited(_, c)) => break c,
-            Ok(WaitStatus::Signaled(_, sig, _)) => break 128 + sig as i32,
-            Ok(_) | Err(nix::errno::Errno::EINTR) => continue,
-            Err(_) => break 1,
-        }
-    };
-    if code == 13 {
-        let pid = config.pidfile.clone().unwrap_or_default();
-        eprintln!(
-            "Failed to acquire lock on {}. Already running?",
-            pid.display()
-        );
-    } else {
-        if !verdict.is_empty() {
-            eprintln!("{}", String::from_utf8_lossy(&verdict));
-        }
-        eprintln!("Child exited with code {code}");
-    }
-    std::process::exit(code);
 }
 
 /// A started server: pidfile held, signals routed, socket listening.

@@ -153,21 +153,34 @@ pub(crate) fn stdio_to_dev_null() -> io::Result<()> {
 }
 
 /// An open, write-locked pidfile holding our pid. The lock lasts while it is alive.
-pub(crate) struct Pidfile {
+pub struct Pidfile {
     path: PathBuf,
     _file: File,
 }
 
 /// Why the pidfile could not be taken.
-pub(crate) enum PidfileError {
+#[derive(Debug)]
+pub enum PidfileError {
+    /// Another process holds the lock (lvm2 exits 13: "Already running?").
     Locked,
     Io(String, io::Error),
 }
 
+impl std::fmt::Display for PidfileError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PidfileError::Locked => write!(f, "pidfile is locked by another process"),
+            PidfileError::Io(what, e) => write!(f, "{what}: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for PidfileError {}
+
 impl Pidfile {
     /// `dm_create_lockfile`: create (mode 0644, never through a symlink), take a whole-file
     /// `F_SETLK` write lock (20 tries 1 ms apart), then write `"<pid>\n"`.
-    pub(crate) fn acquire(path: &Path) -> Result<Pidfile, PidfileError> {
+    pub fn acquire(path: &Path) -> Result<Pidfile, PidfileError> {
         let what = |s: &str| format!("{s} pidfile {}", path.display());
         let file = std::fs::OpenOptions::new()
             .write(true)
@@ -227,7 +240,7 @@ impl Pidfile {
     }
 
     /// Unlink the pidfile (still holding the lock, so no second instance races us).
-    pub(crate) fn remove(self) {
+    pub fn remove(self) {
         let _ = std::fs::remove_file(&self.path);
     }
 }
