@@ -75,7 +75,7 @@ cm_corosync() {
 cm_daemon() {
     local i=$1 d
     d=$(cm_dir "$i")
-    ip netns exec "$(cm_ns "$i")" env CMIRRORD_KERNEL_SOCKET="$(cm_sock "$i")" "$BIN/cmirrord" -f \
+    ip netns exec "$(cm_ns "$i")" env CMIRRORD_KERNEL_SOCKET="$(cm_sock "$i")" CMIRRORD_PIDFILE="$d/lockfile" "$BIN/cmirrord" -f \
         >"$d/cmirrord.log" 2>&1 &
     echo $! >"$d/cmirrord.pid"
     wait_for_socket "$(cm_sock "$i")" 10

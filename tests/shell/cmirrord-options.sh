@@ -17,8 +17,17 @@ grep -q "^Usage:" "$TESTDIR/err" || fail "bad option: usage not on stderr"
 
 # Daemon mode with the test kernel socket: the parent returns only when the child is ready.
 sock="$TESTDIR/k.sock"
+export CMIRRORD_PIDFILE="$TESTDIR/cmirrord.pid"
 CMIRRORD_KERNEL_SOCKET="$sock" "$BIN/cmirrord" || fail "daemon start exit $?"
 [ -S "$sock" ] || fail "child not serving when the parent exited"
+[ -s "$CMIRRORD_PIDFILE" ] || fail "no pidfile while running"
+# A second instance finds the pidfile locked: C's exit 2 ("Failed to create lockfile"), in the
+# foreground and through the daemonizing parent alike.
+CMIRRORD_KERNEL_SOCKET="$TESTDIR/k2.sock" "$BIN/cmirrord" -f >/dev/null 2>&1; rc=$?
+[ $rc = 2 ] || fail "second instance (-f) exit $rc, want 2"
+CMIRRORD_KERNEL_SOCKET="$TESTDIR/k2.sock" "$BIN/cmirrord" 2>"$TESTDIR/second.err"; rc=$?
+[ $rc = 1 ] || fail "second instance (daemon) exit $rc, want 1"
+grep -q "Failed to create lockfile" "$TESTDIR/second.err" || fail "no lockfile message: $(cat "$TESTDIR/second.err")"
 child=
 for p in /proc/[0-9]*; do
     tr '\0' '\n' <"$p/environ" 2>/dev/null | grep -qx "CMIRRORD_KERNEL_SOCKET=$sock" && child=${p#/proc/}
@@ -27,10 +36,12 @@ done
 at_exit "kill -9 $child"
 # field 6 of /proc/PID/stat is the session id (the comm field has no spaces here)
 [ "$(awk '{print $6}' "/proc/$child/stat")" = "$child" ] || fail "child is not a session leader"
+[ "$(cat "$CMIRRORD_PIDFILE")" = "$child" ] || fail "pidfile holds $(cat "$CMIRRORD_PIDFILE"), not $child"
 [ "$(readlink "/proc/$child/cwd")" = / ] || fail "child cwd is not /"
 kill -TERM "$child"
 wait_gone "$child" 5 || fail "daemon did not exit on SIGTERM"
 [ -e "$sock" ] && fail "kernel socket left behind"
+[ -e "$CMIRRORD_PIDFILE" ] && fail "pidfile left behind"
 
 # The real kernel link: netlink connector bound to CN_IDX_DM (needs root and CONFIG_CONNECTOR).
 if [ "$(id -u)" = 0 ]; then
