@@ -18,6 +18,8 @@ pub mod write;
 #[cfg(test)]
 mod cases;
 #[cfg(test)]
+mod hostile;
+#[cfg(test)]
 mod libdm_vectors;
 #[cfg(test)]
 mod roundtrip;
