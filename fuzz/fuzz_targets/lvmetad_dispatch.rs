@@ -2,8 +2,8 @@
 //! Arbitrary bytes as a sequence of lvmetad requests (split on the `"\n##\n"` terminator, each
 //! parsed as the server does) dispatched into one in-memory daemon whose token is set up first,
 //! so state-changing requests reach the cache. After every request the whole state is read back
-//! (dump, lists, lookups of everything the dump names), which must never panic, and every
-//! tree-writer reply must parse again. The same input is then replayed on the resulting state.
+//! (dump, lists, lookups of everything the dump names), which must never panic. The same input
+//! is then replayed on the resulting state.
 use common::config::{parse, DupMode};
 use common::daemon::{Request, Response};
 use libfuzzer_sys::fuzz_target;
@@ -22,13 +22,11 @@ fn reads(d: &Lvmetad) {
         other => panic!("dump answered {other:?}"),
     };
     for q in ["pv_list", "vg_list", "get_global_info"] {
-        let r = d.handle(&req(format!("request=\"{q}\"\ntoken=\"skip\"").as_bytes()));
-        if let Response::Raw(text) = &r {
-            assert!(
-                parse(text.as_bytes(), DupMode::KeepAll).is_ok(),
-                "{q}: {text}"
-            );
-        }
+        // Replies are not re-parsed here: like C, the tree writer leaves keys such as "a/b"
+        // unquoted, which no libdm-style parser reads back as written.
+        let _ = d
+            .handle(&req(format!("request=\"{q}\"\ntoken=\"skip\"").as_bytes()))
+            .to_payload();
     }
     // look up every id the dump shows (top-level keys of its trees)
     for line in dump
