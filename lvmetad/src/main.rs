@@ -17,7 +17,8 @@ fn usage(prog: &str) -> String {
          \x20  -l       Logging message levels (all,fatal,error,warn,info,wire,debug)\n\
          \x20  -p       Set path to the pidfile\n\
          \x20  -s       Set path to the socket to listen on\n\
-         \x20  -t       Time to wait in seconds before shutdown on idle (missing or 0 = infinite)\n\n"
+         \x20  -t       Time to wait in seconds before shutdown on idle (missing or 0 = infinite)\n\
+         \x20  --root-only  Refuse clients that are not root\n\n"
     )
 }
 
@@ -41,6 +42,7 @@ fn main() {
     let mut opts = getopts::Options::new();
     add_common_options(&mut opts);
     opts.optflag("?", "", "show this help on stderr");
+    opts.optflag("", "root-only", "refuse clients that are not root (SO_PEERCRED)");
     let m = match opts.parse(&args[1..]) {
         Ok(m) => m,
         Err(e) => {
@@ -71,13 +73,14 @@ fn main() {
         pidfile_env: "LVM_LVMETAD_PIDFILE",
         default_pidfile: paths::default_pidfile("lvmetad"),
     };
-    let config = match server_config(&spec, &m) {
+    let mut config = match server_config(&spec, &m) {
         Ok(c) => c,
         Err(_) => {
             eprintln!("Invalid value of timeout parameter.");
             std::process::exit(1);
         }
     };
+    config.root_only = m.opt_present("root-only");
     if let Err(e) = common::daemon::run(config, Arc::new(lvmetad::Lvmetad::new())) {
         eprintln!("lvmetad: {e}");
         std::process::exit(e.exit_code());

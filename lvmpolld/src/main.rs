@@ -24,7 +24,8 @@ fn usage(prog: &str) -> String {
          \x20  -p|--pidfile     Set path to the pidfile\n\
          \x20  -s|--socket      Set path to the communication socket\n\
          \x20  -B|--binary      Path to lvm2 binary\n\
-         \x20  -t|--timeout     Time to wait in seconds before shutdown on idle (missing or 0 = infinite)\n"
+         \x20  -t|--timeout     Time to wait in seconds before shutdown on idle (missing or 0 = infinite)\n\
+         \x20  --root-only      Refuse clients that are not root\n"
     )
 }
 
@@ -70,6 +71,7 @@ fn main() {
     cli::add_common_options(&mut opts);
     opts.optopt("B", "binary", "path to the lvm2 binary", "PATH");
     opts.optflag("", "dump", "dump the state of a running lvmpolld");
+    opts.optflag("", "root-only", "refuse clients that are not root (SO_PEERCRED)");
     let m = match opts.parse(&args[1..]) {
         Ok(m) => m,
         Err(e) => {
@@ -107,6 +109,7 @@ fn main() {
             exit(1);
         }
     };
+    config.root_only = m.opt_present("root-only");
     // Warnings (lvpoll's stderr among them) are always logged, as in C.
     config.log.stderr_mask |= 1 << (LogType::Warn as u32);
 
