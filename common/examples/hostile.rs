@@ -117,10 +117,18 @@ fn valid_requests(d: Daemon) -> Vec<String> {
             let r = |s: &str| format!("request=\"{s}\"\n{SKIP}");
             vec![
                 r("get_global_info"),
-                format!("{}global_invalid=0\nglobal_disable=0\ndisable_reason=\"DIRECT\"\n", r("set_global_info")),
+                format!(
+                    "{}global_invalid=0\nglobal_disable=0\ndisable_reason=\"DIRECT\"\n",
+                    r("set_global_info")
+                ),
                 r("token_update"),
                 r("pv_clear_all"),
-                format!("{}{}vgname=\"hvg0\"\n{}", r("pv_found"), pvmeta(0), metadata(0)),
+                format!(
+                    "{}{}vgname=\"hvg0\"\n{}",
+                    r("pv_found"),
+                    pvmeta(0),
+                    metadata(0)
+                ),
                 format!("{}uuid=\"{}\"\n", r("pv_gone"), pvid(4)),
                 format!("{}device=2049\n", r("pv_gone")),
                 format!("{}uuid=\"{}\"\n", r("pv_lookup"), pvid(1)),
@@ -131,7 +139,11 @@ fn valid_requests(d: Daemon) -> Vec<String> {
                 format!("{}vgname=\"hvg1\"\n{}", r("vg_update"), metadata(1)),
                 format!("{}uuid=\"{}\"\n", r("vg_remove"), vgid(0)),
                 format!("{}vgid=\"{}\"\n", r("vg_clear_outdated_pvs"), vgid(1)),
-                format!("{}uuid=\"{}\"\nname=\"hvg0\"\nversion=7\n", r("set_vg_info"), vgid(0)),
+                format!(
+                    "{}uuid=\"{}\"\nname=\"hvg0\"\nversion=7\n",
+                    r("set_vg_info"),
+                    vgid(0)
+                ),
                 r("dump"),
             ]
         }
@@ -277,7 +289,11 @@ fn malformed(d: Daemon) -> Vec<Vec<u8>> {
         b"a/b/c/d/e/f/g/h=1\n".to_vec(),
         format!("{}=1\n", "k/".repeat(200)).into_bytes(),
         format!("{}1{}", "a{".repeat(100_000), "}".repeat(100_000)).into_bytes(),
-        format!("request=\"pv_list\"\ntoken=\"skip\"\n{}", "[".repeat(100_000)).into_bytes(),
+        format!(
+            "request=\"pv_list\"\ntoken=\"skip\"\n{}",
+            "[".repeat(100_000)
+        )
+        .into_bytes(),
         format!("x={}\n", "1".repeat(10_000)).into_bytes(),
         format!("x=[{}1]\n", "1,".repeat(200_000)).into_bytes(),
     ];
@@ -296,7 +312,14 @@ fn malformed(d: Daemon) -> Vec<Vec<u8>> {
     }
     v.push(format!("request=\"{}\"\n{SKIP}", "u".repeat(1 << 20)).into_bytes());
     if d == Daemon::Lvmpolld {
-        for iv in ["-1", "4294967296", "99999999999999999999", " +7x", "", "0x10"] {
+        for iv in [
+            "-1",
+            "4294967296",
+            "99999999999999999999",
+            " +7x",
+            "",
+            "0x10",
+        ] {
             v.push(
                 format!(
                     "request=\"pvmove\"\nlvid=\"HOSTILELVID0000000000000000000000\"\nvgname=\"hvg\"\n\
@@ -360,10 +383,9 @@ fn classify(reply: Option<Vec<u8>>) -> Outcome {
         Ok(t) => match t.find_str("response") {
             // lvmpolld's progress_info answers: a finished poll is handed out (and dropped).
             Some("OK" | "finished" | "in_progress") => Outcome::Accepted,
-            Some(other) => Outcome::Refused(format!(
-                "{other}: {}",
-                t.find_str("reason").unwrap_or("")
-            )),
+            Some(other) => {
+                Outcome::Refused(format!("{other}: {}", t.find_str("reason").unwrap_or("")))
+            }
             None => Outcome::Refused(String::from_utf8_lossy(&r[..r.len().min(60)]).into()),
         },
         // lvmetad's dump is raw text, not a tree.
@@ -454,8 +476,12 @@ impl Checker {
                 if now != self.baseline {
                     self.restore();
                     let restored = self.dump();
-                    if self.d == Daemon::Lvmetad && sorted_lines(&restored) != sorted_lines(&self.baseline) {
-                        self.tally.failures.push(format!("{what}: state not restorable"));
+                    if self.d == Daemon::Lvmetad
+                        && sorted_lines(&restored) != sorted_lines(&self.baseline)
+                    {
+                        self.tally
+                            .failures
+                            .push(format!("{what}: state not restorable"));
                     }
                     self.baseline = restored;
                 }
@@ -621,7 +647,9 @@ fn slow(sock: PathBuf, proto: &str, n: usize, secs: u64) -> i32 {
             let msg = b"request=\"hello\"\n";
             let mut sent = 0usize;
             while !stop.load(Ordering::Relaxed) {
-                if s.write_all(&msg[sent % msg.len()..sent % msg.len() + 1]).is_err() {
+                if s.write_all(&msg[sent % msg.len()..sent % msg.len() + 1])
+                    .is_err()
+                {
                     return false;
                 }
                 sent += 1;

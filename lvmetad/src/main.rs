@@ -42,7 +42,11 @@ fn main() {
     let mut opts = getopts::Options::new();
     add_common_options(&mut opts);
     opts.optflag("?", "", "show this help on stderr");
-    opts.optflag("", "root-only", "refuse clients that are not root (SO_PEERCRED)");
+    opts.optflag(
+        "",
+        "root-only",
+        "refuse clients that are not root (SO_PEERCRED)",
+    );
     let m = match opts.parse(&args[1..]) {
         Ok(m) => m,
         Err(e) => {

@@ -71,7 +71,11 @@ fn main() {
     cli::add_common_options(&mut opts);
     opts.optopt("B", "binary", "path to the lvm2 binary", "PATH");
     opts.optflag("", "dump", "dump the state of a running lvmpolld");
-    opts.optflag("", "root-only", "refuse clients that are not root (SO_PEERCRED)");
+    opts.optflag(
+        "",
+        "root-only",
+        "refuse clients that are not root (SO_PEERCRED)",
+    );
     let m = match opts.parse(&args[1..]) {
         Ok(m) => m,
         Err(e) => {
