@@ -121,20 +121,18 @@ fn memo(slot: &Mutex<Option<Arc<str>>>, build: impl FnOnce() -> String) -> Arc<s
     text
 }
 
-/// Finish a tree reply: `head` then the memoized `body`, the markers, then the server's two
-/// newlines, in one allocation of the right size.
-fn finish(head: &str, body: &str, global_invalid: bool, vg_invalid: bool) -> Response {
-    let mut text = String::with_capacity(head.len() + body.len() + 64);
-    text.push_str(head);
-    text.push_str(body);
+/// Finish a tree reply: `head`, the memoized `body` (shared, not copied), the markers, then the
+/// server's two newlines; the server writes the pieces with one `writev`.
+fn finish(head: String, body: Arc<str>, global_invalid: bool, vg_invalid: bool) -> Response {
+    let mut tail = String::new();
     if global_invalid {
-        text.push_str(&write_tree(&[Node::section("global_invalid", vec![])]));
+        tail.push_str(&write_tree(&[Node::section("global_invalid", vec![])]));
     }
     if vg_invalid {
-        text.push_str(&write_tree(&[Node::section("vg_invalid", vec![])]));
+        tail.push_str(&write_tree(&[Node::section("vg_invalid", vec![])]));
     }
-    text.push_str("\n\n");
-    Response::Raw(text)
+    tail.push_str("\n\n");
+    Response::Parts(vec![Arc::from(head), body, Arc::from(tail)])
 }
 
 /// `vg_lookup` by `uuid` and/or `name`.
@@ -178,7 +176,7 @@ pub fn vg_lookup(cache: &Cache, global_invalid: bool, r: &Request) -> Response {
         .info
         .get(uuid)
         .is_some_and(|i| i.flags & VGFL_INVALID != 0);
-    finish(&head, &section, global_invalid, vg_invalid)
+    finish(head, section, global_invalid, vg_invalid)
 }
 
 /// `make_pv_node`: the stored pvmeta keyed `key`, plus `vgid` (not for orphans) and `vgname`.
@@ -216,7 +214,7 @@ pub fn pv_lookup(cache: &Cache, global_invalid: bool, r: &Request) -> Response {
         return Response::error("unknown", "PV not found");
     };
     let text = write_tree(&[Node::value("response", "OK"), pv]);
-    finish(&text, "", global_invalid, false)
+    finish(text, Arc::from(""), global_invalid, false)
 }
 
 /// `pv_list`.
@@ -232,7 +230,7 @@ pub fn pv_list(cache: &Cache, global_invalid: bool) -> Response {
             Node::section("physical_volumes", pvs),
         ])
     });
-    finish("", &text, global_invalid, false)
+    finish(String::new(), text, global_invalid, false)
 }
 
 /// `vg_list`.
@@ -248,5 +246,5 @@ pub fn vg_list(cache: &Cache, global_invalid: bool) -> Response {
             Node::section("volume_groups", vgs),
         ])
     });
-    finish("", &text, global_invalid, false)
+    finish(String::new(), text, global_invalid, false)
 }

@@ -184,6 +184,7 @@ mod tests {
             },
             Response::Raw(_) => "raw".into(),
             Response::Tree(_) => "tree".into(),
+            Response::Parts(_) => "parts".into(),
         }
     }
 

@@ -50,7 +50,9 @@ fn status(r: &Response) -> String {
             assert!(s.ends_with("}"));
             "dump".into()
         }
-        Response::Tree(_) => panic!("lvmpolld never answers with the tree writer"),
+        Response::Tree(_) | Response::Parts(_) => {
+            panic!("lvmpolld answers only with the printf writer or a raw dump")
+        }
     }
 }
 

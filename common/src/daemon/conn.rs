@@ -167,6 +167,13 @@ fn answer(shared: &Shared, msg: &[u8], peer: Option<PeerCred>) -> Response {
 
 /// Serialise and write one reply with its terminator.
 fn send(mut stream: &UnixStream, reply: &Response) -> std::io::Result<()> {
+    if let Response::Parts(parts) = reply {
+        let parts: Vec<&[u8]> = parts.iter().map(|p| p.as_bytes()).collect();
+        for p in &parts {
+            log::wire("-> ", p);
+        }
+        return super::framing::write_parts(&mut stream, &parts);
+    }
     let payload = catch_unwind(AssertUnwindSafe(|| reply.to_payload())).unwrap_or_else(|_| {
         log::log(LogType::Error, "reply could not be serialised");
         "response = \"failed\"\nreason = \"internal error while writing the reply\"\n".to_owned()

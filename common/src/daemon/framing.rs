@@ -155,6 +155,26 @@ pub fn write_message<W: Write>(w: &mut W, payload: &[u8]) -> io::Result<()> {
     w.flush()
 }
 
+/// Write `parts` and the terminator with vectored writes (no copy of the parts).
+pub fn write_parts<W: Write>(w: &mut W, parts: &[&[u8]]) -> io::Result<()> {
+    let mut slices: Vec<io::IoSlice<'_>> = parts
+        .iter()
+        .filter(|p| !p.is_empty())
+        .map(|p| io::IoSlice::new(p))
+        .collect();
+    slices.push(io::IoSlice::new(TERMINATOR));
+    let mut rest: &mut [io::IoSlice<'_>] = &mut slices;
+    while !rest.is_empty() {
+        match w.write_vectored(rest) {
+            Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+            Ok(n) => io::IoSlice::advance_slices(&mut rest, n),
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    w.flush()
+}
+
 /// `payload` + terminator in one buffer, so a reply goes out in a single `write()` when it fits.
 pub fn frame(payload: &[u8]) -> Vec<u8> {
     let mut v = Vec::with_capacity(payload.len() + TERMINATOR.len());
@@ -287,9 +307,38 @@ mod tests {
     fn write_then_read_round_trip() {
         let mut out = Vec::new();
         write_message(&mut out, b"one").unwrap();
+        write_parts(&mut out, &[b"pa", b"", b"rts"]).unwrap();
         out.extend_from_slice(&frame(b"two"));
         let mut r = FrameReader::new(&out[..], 100);
         assert_eq!(r.read_message().unwrap(), b"one");
+        assert_eq!(r.read_message().unwrap(), b"parts");
         assert_eq!(r.read_message().unwrap(), b"two");
+    }
+
+    #[test]
+    fn vectored_write_survives_short_writes() {
+        /// Takes at most 3 bytes per call, and fails every other call with EINTR.
+        struct Trickle(Vec<u8>, bool);
+        impl Write for Trickle {
+            fn write(&mut self, b: &[u8]) -> io::Result<usize> {
+                self.1 = !self.1;
+                if self.1 {
+                    return Err(io::ErrorKind::Interrupted.into());
+                }
+                let n = b.len().min(3);
+                self.0.extend_from_slice(&b[..n]);
+                Ok(n)
+            }
+            fn flush(&mut self) -> io::Result<()> {
+                Ok(())
+            }
+        }
+        let mut w = Trickle(Vec::new(), false);
+        write_parts(
+            &mut w,
+            &[b"response=\"OK\"\n", b"", b"body {\n}\n", b"\n\n"],
+        )
+        .unwrap();
+        assert_eq!(w.0, b"response=\"OK\"\nbody {\n}\n\n\n\n##\n");
     }
 }

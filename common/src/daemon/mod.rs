@@ -28,6 +28,7 @@ mod listen;
 mod sys;
 
 use crate::config::{self, SimpleField, Tree};
+use std::sync::Arc;
 
 pub use client::{Client, ClientError};
 pub use server::{request_shutdown, run, ServerConfig, ServerError};
@@ -72,8 +73,11 @@ pub enum Response {
     Simple(Vec<(String, SimpleField)>),
     /// tree writer; the server appends `"\n\n"` before the terminator as C does.
     Tree(Tree),
-    /// Text sent as is (dumps, or a reply serialised once and cached).
+    /// Text sent as is (dumps, or a reply serialised once).
     Raw(String),
+    /// Text sent as is, in pieces the daemon may share between replies (a reply body serialised
+    /// once per update and cached): the server writes them with one `writev`, copying nothing.
+    Parts(Vec<Arc<str>>),
 }
 
 impl Response {
@@ -106,6 +110,7 @@ impl Response {
                 s
             }
             Response::Raw(s) => s.clone(),
+            Response::Parts(parts) => parts.concat(),
         }
     }
 }
