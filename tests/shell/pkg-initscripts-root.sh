@@ -159,6 +159,18 @@ if command -v dash >/dev/null && [ -x /sbin/start-stop-daemon ]; then
     INIT_SH="busybox sh"
 fi
 
+# Paths overridden in the defaults file reach the daemon (-p/-s for lvmetad).
+printf 'PIDFILE=%s\nSOCKET=%s\n' "$TESTDIR/other/lvmetad.pid" "$TESTDIR/other/lvmetad.socket" \
+    >"$inst/etc/default/lvm2-lvmetad"
+rc_is 0 lvm2-lvmetad start
+[ -s "$TESTDIR/other/lvmetad.pid" ] && [ -S "$TESTDIR/other/lvmetad.socket" ] \
+    || fail "lvmetad did not use the PIDFILE and SOCKET of the defaults file"
+[ -e "$PKG_PID_DIR/lvmetad.pid" ] && fail "lvmetad wrote the default pidfile despite the override"
+rc_is 0 lvm2-lvmetad status
+rc_is 0 lvm2-lvmetad stop
+[ -e "$TESTDIR/other/lvmetad.socket" ] && fail "overridden socket left after stop"
+rm -f "$inst/etc/default/lvm2-lvmetad"
+
 # lvmpolld is started as lvm2 ships it: idle timeout 60 s.
 rc_is 0 lvm2-lvmpolld start
 pid=$(pid_of "$PKG_PID_DIR/lvmpolld.pid")
@@ -184,6 +196,15 @@ else
     if pkg_corosync_up "$NS" "$TESTDIR/corosync"; then
         at_exit "ip netns exec $NS busybox sh $inst/etc/init.d/cmirrord stop"
         run_script_tests cmirrord cmirrord "$PKG_PID_DIR/cmirrord.pid" ""
+        # PIDFILE from the defaults file reaches cmirrord (as CMIRRORD_PIDFILE).
+        echo "PIDFILE=$TESTDIR/other/cmirrord.pid" >"$inst/etc/default/cmirrord"
+        rc_is 0 cmirrord start
+        [ -s "$TESTDIR/other/cmirrord.pid" ] || fail "cmirrord did not use the PIDFILE of the defaults file"
+        [ -e "$PKG_PID_DIR/cmirrord.pid" ] && fail "cmirrord wrote the default pidfile despite the override"
+        rc_is 0 cmirrord status
+        rc_is 0 cmirrord stop
+        rc_is 3 cmirrord status
+        rm -f "$inst/etc/default/cmirrord"
     else
         note "SKIPPED cmirrord: corosync did not start in network namespace $NS"
     fi
