@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Faults: lvmetad killed with SIGKILL while lvmetad-scan --cache fills it from the bundled PV images
 # (at 6 points of the population), restarted on the same socket and pidfile: the next scan
-# repopulates through the token protocol and the cache equals a clean population. Then 8 scanners
-# at once against a fresh daemon end with the same cache as one clean scan.
+# repopulates through the token protocol and the cache equals a clean population. A scanner that
+# died mid-update (token "update in progress", update_timeout 2 s) is taken over by the next one.
+# Then 8 scanners at once against a fresh daemon end with the same cache as one clean scan.
 # (lvmpolld child killed by a signal -> reason "signal": lvmpolld-options.sh and
 # lvmpolld-differential.sh; a cmirrord node killed mid-resync: cmirrord-corosync-3node.sh.)
 # timeout: 90
@@ -59,6 +60,25 @@ for delay in 0 0.002 0.005 0.01 0.02 0.05; do
     note "kill -9 at ${delay}s (scanner rc $rc): rescan equals a clean population"
     stop_lvmetad
 done
+
+# A scanner that died mid-population: "update in progress" held by a dead pid with a 2 s
+# update_timeout and half the PVs sent. The next scanner waits for the timeout, takes over and
+# leaves the clean cache.
+start_lvmetad
+ask 'request="token_update"
+token="update in progress"
+pid=999999
+cmd="dead-scanner"
+update_timeout=2' | grep -q '^response = "OK"' || fail "could not start an update"
+ask 'request="pv_clear_all"
+token="update in progress"
+pid=999999' | grep -q '^response = "OK"' || fail "pv_clear_all in the dead update"
+t0=$(date +%s.%N)
+scan >/dev/null || fail "scanner did not take over from a dead one"
+state >"$TESTDIR/after"
+diff -u "$TESTDIR/clean" "$TESTDIR/after" || fail "cache after taking over from a dead scanner differs"
+note "a dead scanner's update taken over after $(awk -v a="$t0" -v b="$(date +%s.%N)" 'BEGIN{printf "%.1f", b-a}') s (its update_timeout 2 s)"
+stop_lvmetad
 
 start_lvmetad
 pids=()
