@@ -446,6 +446,18 @@ impl MirrorLog {
         }
     }
 
+    /// Node `who` left the cluster: the region it was recovering goes back to the pool. (C keeps
+    /// the dead node's claim, and every other node gets "no work" until the next resume.)
+    pub fn forget_recoverer(&mut self, who: u32) {
+        if let Some((r, recoverer)) = self.recovering {
+            if recoverer == who {
+                self.note(format!("Node {who} left while recovering region {r}"));
+                self.recovering = None;
+                self.sync_search = self.sync_search.min(r);
+            }
+        }
+    }
+
     pub fn set_region_sync(&mut self, region: u64, in_sync: bool, who: u32) -> Result<(), i32> {
         self.check(region)?;
         self.recovering = None;

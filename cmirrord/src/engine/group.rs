@@ -410,6 +410,10 @@ impl Engine {
 
     fn member_left(&mut self, uuid: &str, l: u32, members: &[u32]) {
         let me = self.me();
+        let luid = self.groups.get(uuid).map(|g| g.luid);
+        if let Some(i) = luid.and_then(|luid| self.find(uuid, luid, Some(true))) {
+            self.logs[i].log.forget_recoverer(l);
+        }
         let g = self.groups.get_mut(uuid).expect("checked");
         g.note(format!(
             "---  UUID={}  {l} left  ---",

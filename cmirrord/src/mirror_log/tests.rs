@@ -92,6 +92,25 @@ fn mark_and_clear_track_every_node() {
 }
 
 #[test]
+fn dead_recoverer_region_is_reassigned() {
+    let mut l = core("80 clustered-core 8"); // 10 regions, none in sync
+    l.resume();
+    let r = l.get_resync_work(3).expect("work for node 3");
+    assert_eq!(l.get_resync_work(2), None, "node 3 holds region {r}");
+    l.forget_recoverer(3); // node 3 died
+    assert_eq!(
+        l.get_resync_work(2),
+        Some(r),
+        "the dead node's region goes to node 2"
+    );
+    l.set_region_sync(r, true, 2).unwrap();
+    while let Some(r) = l.get_resync_work(2) {
+        l.set_region_sync(r, true, 2).unwrap();
+    }
+    assert_eq!(l.get_sync_count(), 10);
+}
+
+#[test]
 fn resync_hands_out_each_region_once_and_completes() {
     let mut l = core("80 clustered-core 8"); // 10 regions, none in sync
     l.resume();
