@@ -18,6 +18,8 @@ pid=$PID_load
         c=$(children_of "$pid")
         printf '%s %s %s\n' "$(grep -c . <<<"$c")" "$(grep -c ' Z$' <<<"$c")" \
             "$(awk '/^VmRSS/ {print $2}' "/proc/$pid/status")"
+        # one line per sample: the zombie pids seen in it
+        echo $(awk '$2 == "Z" { print $1 }' <<<"$c") >>"$TESTDIR/zombies"
         sleep 0.5
     done
 ) >"$TESTDIR/samples" &
@@ -35,9 +37,15 @@ ok=$(grep -c 'finished successfully' "$TESTDIR/load.log")
 check grep -q "LVPOLL: PID [0-9]*: STDOUT: '  vg/lv199-4000-0: Moved: 100.00%'" "$TESTDIR/load.log"
 max_children=$(awk 'max < $1 { max = $1 } END { print max + 0 }' "$TESTDIR/samples")
 max_rss=$(awk 'max < $3 { max = $3 } END { print max + 0 }' "$TESTDIR/samples")
-# A zombie may exist for the instant between exit and reaping; it must never pile up.
+# A zombie exists between a child's exit and its reaping; when many children exit at once on a
+# busy machine, a sample can catch dozens of them. What must never happen is a child left
+# unreaped: no pid may stay a zombie across 4 samples in a row (about 2 s; the watcher reaps
+# within one loop turn, and sweeps every child once a second).
 max_zombies=$(awk 'max < $2 { max = $2 } END { print max + 0 }' "$TESTDIR/samples")
-[ "$max_zombies" -le 5 ] || fail "up to $max_zombies zombies seen at once"
+stuck=$(awk '{ for (i = 1; i <= NF; i++) run[$i] = (prev[$i] ? run[$i] + 1 : 1); delete prev
+               for (i = 1; i <= NF; i++) { prev[$i] = 1; if (run[$i] >= 4) bad[$i] = 1 } }
+             END { for (p in bad) printf "%s ", p }' "$TESTDIR/zombies" 2>/dev/null)
+[ -z "$stuck" ] || fail "children left unreaped for 2 s or more: $stuck"
 note "peak children $max_children, peak zombies in a sample $max_zombies, peak RSS ${max_rss} KiB, VmHWM $(awk '/^VmHWM/ {print $2}' "/proc/$pid/status") KiB, threads now $(ls "/proc/$pid/task" | wc -l)"
 [ "$max_children" -ge $((N / 2)) ] || fail "polls did not run concurrently (peak $max_children children)"
 kill "$pid"
