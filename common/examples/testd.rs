@@ -71,7 +71,6 @@ fn main() {
     cli::add_common_options(&mut opts);
     opts.optopt("", "max-message", "largest request in bytes", "BYTES");
     opts.optopt("", "max-connections", "most clients served at once", "N");
-    opts.optflag("", "root-only", "refuse clients that are not root");
     opts.optopt("", "shutdown-marker", "file written on shutdown", "FILE");
     let args: Vec<String> = std::env::args().skip(1).collect();
     let m = match opts.parse(&args) {
@@ -106,7 +105,6 @@ fn main() {
     if let Some(n) = number("max-connections") {
         config.max_connections = n;
     }
-    config.root_only = m.opt_present("root-only");
     let handler = TestHandler {
         shutdown_marker: m.opt_str("shutdown-marker").map(PathBuf::from),
         busy: AtomicBool::new(false),

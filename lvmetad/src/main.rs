@@ -42,11 +42,6 @@ fn main() {
     let mut opts = getopts::Options::new();
     add_common_options(&mut opts);
     opts.optflag("?", "", "show this help on stderr");
-    opts.optflag(
-        "",
-        "root-only",
-        "refuse clients that are not root (SO_PEERCRED)",
-    );
     let m = match opts.parse(&args[1..]) {
         Ok(m) => m,
         Err(e) => {
@@ -77,14 +72,13 @@ fn main() {
         pidfile_env: "LVM_LVMETAD_PIDFILE",
         default_pidfile: paths::default_pidfile("lvmetad"),
     };
-    let mut config = match server_config(&spec, &m) {
+    let config = match server_config(&spec, &m) {
         Ok(c) => c,
         Err(_) => {
             eprintln!("Invalid value of timeout parameter.");
             std::process::exit(1);
         }
     };
-    config.root_only = m.opt_present("root-only");
     if let Err(e) = common::daemon::run(config, Arc::new(lvmetad::Lvmetad::new())) {
         eprintln!("lvmetad: {e}");
         std::process::exit(e.exit_code());

@@ -71,11 +71,6 @@ fn main() {
     cli::add_common_options(&mut opts);
     opts.optopt("B", "binary", "path to the lvm2 binary", "PATH");
     opts.optflag("", "dump", "dump the state of a running lvmpolld");
-    opts.optflag(
-        "",
-        "root-only",
-        "refuse clients that are not root (SO_PEERCRED)",
-    );
     let m = match opts.parse(&args[1..]) {
         Ok(m) => m,
         Err(e) => {
@@ -113,7 +108,6 @@ fn main() {
             exit(1);
         }
     };
-    config.root_only = m.opt_present("root-only");
     // Warnings (lvpoll's stderr among them) are always logged, as in C.
     config.log.stderr_mask |= 1 << (LogType::Warn as u32);
 

@@ -38,6 +38,11 @@ pub fn add_common_options(opts: &mut getopts::Options) {
     opts.optopt("s", "socket", "socket path", "PATH");
     opts.optopt("p", "pidfile", "pidfile path", "PATH");
     opts.optopt("t", "timeout", "exit after SECS idle (0 = never)", "SECS");
+    opts.optflag(
+        "",
+        "root-only",
+        "refuse clients that are not root (SO_PEERCRED)",
+    );
 }
 
 /// Build a [`ServerConfig`] from parsed shared options. Errors are usage errors (bad `-t`).
@@ -60,6 +65,7 @@ pub fn server_config(spec: &DaemonSpec, m: &getopts::Matches) -> Result<ServerCo
     let mut c = ServerConfig::new(spec.name, spec.protocol, spec.protocol_version, socket);
     c.pidfile = Some(pidfile);
     c.foreground = m.opt_present("f");
+    c.root_only = m.opt_present("root-only");
     if let Some(list) = m.opt_str("l") {
         c.log = LogConfig::parse(&list);
     }
