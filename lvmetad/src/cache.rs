@@ -151,13 +151,8 @@ impl Cache {
     }
 
     fn drop_ref(&mut self, pvid: &str, vgid: &str) {
-        if let Some(v) = self.pv_refs.get_mut(pvid) {
-            if let Some(i) = v.iter().position(|x| x == vgid) {
-                v.swap_remove(i);
-            }
-            if v.is_empty() {
-                self.pv_refs.remove(pvid);
-            }
+        if remove_value(self.pv_refs.get_mut(pvid), vgid) {
+            self.pv_refs.remove(pvid);
         }
     }
 
@@ -234,13 +229,8 @@ impl Cache {
     }
 
     fn remove_name(&mut self, name: &str, vgid: &str) {
-        if let Some(v) = self.vgname_to_vgid.get_mut(name) {
-            if let Some(i) = v.iter().position(|x| x == vgid) {
-                v.remove(i);
-            }
-            if v.is_empty() {
-                self.vgname_to_vgid.remove(name);
-            }
+        if remove_value(self.vgname_to_vgid.get_mut(name), vgid) {
+            self.vgname_to_vgid.remove(name);
         }
     }
 
@@ -501,4 +491,14 @@ pub fn filter_metadata(metadata: &Node) -> Node {
         }
     }
     meta
+}
+
+/// Remove the first `value` from a multi-valued map entry, keeping the others in order; true when
+/// the entry is now empty and should go.
+fn remove_value(list: Option<&mut Vec<String>>, value: &str) -> bool {
+    let Some(list) = list else { return false };
+    if let Some(i) = list.iter().position(|x| x == value) {
+        list.remove(i);
+    }
+    list.is_empty()
 }

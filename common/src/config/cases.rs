@@ -4,13 +4,13 @@
 use super::parse::ParseErrorKind as K;
 use super::*;
 
-fn p(s: &str) -> Tree {
+pub(super) fn p(s: &str) -> Tree {
     parse(s.as_bytes(), DupMode::KeepAll).unwrap_or_else(|e| panic!("{s:?}: {e}"))
 }
-fn pm(s: &str) -> Tree {
+pub(super) fn pm(s: &str) -> Tree {
     parse(s.as_bytes(), DupMode::Merge).unwrap_or_else(|e| panic!("{s:?}: {e}"))
 }
-fn err(s: &str) -> ParseError {
+pub(super) fn err(s: &str) -> ParseError {
     match parse(s.as_bytes(), DupMode::KeepAll) {
         Ok(t) => panic!("{s:?} parsed as {t:?}"),
         Err(e) => e,

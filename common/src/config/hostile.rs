@@ -1,21 +1,9 @@
 //! Hostile input: every case is answered by an error (or a bounded result), never a crash,
 //! unbounded memory or quadratic time.
 
+use super::cases::{err, p, pm};
 use super::parse::ParseErrorKind as K;
 use super::*;
-
-fn p(s: &str) -> Tree {
-    parse(s.as_bytes(), DupMode::KeepAll).unwrap_or_else(|e| panic!("{s:?}: {e}"))
-}
-fn pm(s: &str) -> Tree {
-    parse(s.as_bytes(), DupMode::Merge).unwrap_or_else(|e| panic!("{s:?}: {e}"))
-}
-fn err(s: &str) -> ParseError {
-    match parse(s.as_bytes(), DupMode::KeepAll) {
-        Ok(t) => panic!("{s:?} parsed as {t:?}"),
-        Err(e) => e,
-    }
-}
 
 #[test]
 fn nesting_100000_deep_is_an_error_not_a_crash() {
