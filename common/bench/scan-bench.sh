@@ -63,10 +63,10 @@ add "lvmetad-scan DEV... (table)" "$BIN/lvmetad-scan ${LOOPS[*]}"
 add "lvmetad-scan --json DEV..." "$BIN/lvmetad-scan --json ${LOOPS[*]}"
 add "lvmetad-scan (devices found in /dev, filtered)" "$BIN/lvmetad-scan --config $W/lvm.conf"
 add "lvmetad-scan -j 1 (one thread, /dev)" "$BIN/lvmetad-scan -j 1 --config $W/lvm.conf"
-add "lvmetad-scan --direct (O_DIRECT like lvm2, /dev)" "$BIN/lvmetad-scan --direct --config $W/lvm.conf"
+add "lvmetad-scan --buffered (page cache, /dev)" "$BIN/lvmetad-scan --buffered --config $W/lvm.conf"
 if [ -S "$W/lvmetad.socket" ] && q "$BIN/lvmetad-scan" --cache -s "$W/lvmetad.socket" --config "$W/lvm.conf"; then
     add "lvmetad-scan --cache (full repopulation)" "$BIN/lvmetad-scan --cache -s $W/lvmetad.socket --config $W/lvm.conf"
-    add "lvmetad-scan --cache --direct" "$BIN/lvmetad-scan --cache --direct -s $W/lvmetad.socket --config $W/lvm.conf"
+    add "lvmetad-scan --cache --buffered" "$BIN/lvmetad-scan --cache --buffered -s $W/lvmetad.socket --config $W/lvm.conf"
 fi
 declare -A T
 for r in $(seq 0 "$ROUNDS"); do
@@ -83,5 +83,5 @@ for i in "${!CMDS[@]}"; do
     printf '%-50s %6s ms\n' "${LABELS[$i]}" "${M[$i]}"
 done
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b == "" || b == 0) { print "n/a"; exit } printf "%.1fx", a / b }'; }
-echo "lvm pvs / lvmetad-scan: $(ratio "${M[0]}" "${M[4]}") (found in /dev), $(ratio "${M[0]}" "${M[2]}") (named), $(ratio "${M[0]}" "${M[6]}") (--direct)"
-echo "lvm pvscan --cache / lvmetad-scan --cache: $(ratio "${M[1]}" "${M[7]:-}"), with --direct $(ratio "${M[1]}" "${M[8]:-}")"
+echo "lvm pvs / lvmetad-scan: $(ratio "${M[0]}" "${M[4]}") (found in /dev), $(ratio "${M[0]}" "${M[2]}") (named), $(ratio "${M[0]}" "${M[6]}") (--buffered)"
+echo "lvm pvscan --cache / lvmetad-scan --cache: $(ratio "${M[1]}" "${M[7]:-}"), with --buffered $(ratio "${M[1]}" "${M[8]:-}")"

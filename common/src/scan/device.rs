@@ -1,17 +1,17 @@
 //! Devices to scan: block devices found under `/dev`, or paths given by the user (block devices
 //! and regular image files alike), each with the device number lvmetad keys it by; and the
-//! parallel scan of a device list over a bounded worker pool (one open file per worker).
+//! parallel scan of a device list over a bounded worker pool (one open file and one set of
+//! reusable read buffers per worker).
 //!
 //! Image files have no device number, so they get a synthetic one that is stable for the life of
 //! the file: major [`IMAGE_MAJOR`] and a 20-bit minor from a CRC of the file's `(st_dev, st_ino)`.
 
 use super::crc::calc_crc;
-use super::io::{FileSource, HeadCached};
+use super::io::{AlignedBuf, FileSource, HeadCached};
 use super::label::LabelError;
 use super::pv::{scan_pv, ScannedPv};
 use std::fmt;
-use std::io::{Seek, SeekFrom};
-use std::os::unix::fs::{FileTypeExt, MetadataExt, OpenOptionsExt};
+use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -165,7 +165,8 @@ fn discover_under(dirs: &[&Path]) -> Vec<Device> {
 pub struct ScanOptions {
     /// Worker threads, and so open files, at most (clamped to 1..=[`MAX_WORKERS`]).
     pub workers: usize,
-    /// Read with `O_DIRECT` (bypassing the page cache, as lvm2 does) where the file allows it.
+    /// Read with `O_DIRECT` (bypassing the page cache, as lvm2 does) where the file allows it;
+    /// on by default, off only when asked for (`--buffered`).
     pub direct: bool,
 }
 
@@ -173,38 +174,50 @@ impl Default for ScanOptions {
     fn default() -> Self {
         ScanOptions {
             workers: default_workers(),
-            direct: false,
+            direct: true,
         }
     }
 }
 
 /// Open a device read-only (with `O_DIRECT` if asked and supported) and measure it.
 pub fn open_device(dev: &Device, direct: bool) -> Result<FileSource, DeviceError> {
-    let open = |flags: i32| {
-        std::fs::OpenOptions::new()
-            .read(true)
-            .custom_flags(flags)
-            .open(&dev.path)
-    };
-    let (mut file, direct) = match direct.then(|| open(libc::O_DIRECT)) {
-        Some(Ok(f)) => (f, true),
-        _ => (
-            open(0).map_err(|e| DeviceError::Open(dev.path.clone(), e))?,
-            false,
-        ),
-    };
-    let size = file
-        .seek(SeekFrom::End(0))
-        .map_err(|e| DeviceError::Open(dev.path.clone(), e))?;
-    Ok(FileSource { file, size, direct })
+    FileSource::open(&dev.path, direct).map_err(|e| DeviceError::Open(dev.path.clone(), e))
+}
+
+/// The buffers one scan worker reuses from device to device: the aligned bounce buffer of
+/// `O_DIRECT` reads and the device head.
+#[derive(Debug, Default)]
+pub struct ScanBuffers {
+    bounce: AlignedBuf,
+    head: Vec<u8>,
 }
 
 /// Open and scan one device.
 pub fn scan_device(dev: &Device, direct: bool) -> Result<ScannedPv, DeviceError> {
-    let src = open_device(dev, direct)?;
-    let head = HeadCached::new(&src, HEAD_READ)
-        .map_err(|e| DeviceError::Label(dev.path.clone(), LabelError::Read(e)))?;
-    scan_pv(&head).map_err(|e| DeviceError::Label(dev.path.clone(), e))
+    scan_device_with(dev, direct, &mut ScanBuffers::default())
+}
+
+/// Open and scan one device with a worker's buffers (they are kept for the next device).
+pub fn scan_device_with(
+    dev: &Device,
+    direct: bool,
+    bufs: &mut ScanBuffers,
+) -> Result<ScannedPv, DeviceError> {
+    let mut src = open_device(dev, direct)?;
+    src.use_buffer(std::mem::take(&mut bufs.bounce));
+    let r = match HeadCached::new_in(&src, HEAD_READ, std::mem::take(&mut bufs.head)) {
+        Ok(head) => {
+            let r = scan_pv(&head).map_err(|e| DeviceError::Label(dev.path.clone(), e));
+            bufs.head = head.into_buffer();
+            r
+        }
+        Err((e, buf)) => {
+            bufs.head = buf;
+            Err(DeviceError::Label(dev.path.clone(), LabelError::Read(e)))
+        }
+    };
+    bufs.bounce = src.into_buffer();
+    r
 }
 
 /// Scan devices in parallel over a bounded pool; results come back in the order of `devs`.
@@ -218,10 +231,11 @@ pub fn scan_devices(devs: &[Device], opts: ScanOptions) -> Vec<Result<ScannedPv,
             .map(|_| {
                 s.spawn(|| {
                     let mut out = Vec::new();
+                    let mut bufs = ScanBuffers::default();
                     loop {
                         let i = next.fetch_add(1, Ordering::Relaxed);
                         let Some(dev) = devs.get(i) else { break };
-                        out.push((i, scan_device(dev, opts.direct)));
+                        out.push((i, scan_device_with(dev, opts.direct, &mut bufs)));
                     }
                     out
                 })

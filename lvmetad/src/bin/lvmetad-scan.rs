@@ -25,7 +25,8 @@ Scan PVs (block devices under /dev, or the given block devices and image files).
   --config FILE  lvm.conf to read devices/global_filter from
   --json         print JSON instead of tables
   -j N           scan with at most N threads (default: 4 per CPU, at most 16)
-  --direct       read with O_DIRECT, bypassing the page cache (as lvm2 does)
+  --buffered     read through the page cache (default: O_DIRECT as lvm2 reads, buffered
+                 only for files that cannot do O_DIRECT); --direct is accepted, a no-op
   -h, --help     this text";
 
 /// `ECMD_FAILED` of lvm2.
@@ -50,6 +51,7 @@ fn options() -> Result<Option<Options>, String> {
     o.optopt("", "config", "", "FILE");
     o.optopt("j", "jobs", "", "N");
     o.optflag("", "direct", "");
+    o.optflag("", "buffered", "");
     o.optflag("h", "help", "");
     let m = o
         .parse(std::env::args().skip(1))
@@ -74,7 +76,8 @@ fn options() -> Result<Option<Options>, String> {
         config: m.opt_str("config").map(PathBuf::from),
         scan: ScanOptions {
             workers,
-            direct: m.opt_present("direct"),
+            // O_DIRECT is the default; --direct stays accepted for old command lines.
+            direct: !m.opt_present("buffered"),
         },
         devices: m.free,
     }))
