@@ -1,4 +1,4 @@
-//! The kernel link (protocol.md §7.2): netlink connector frames (`nlmsghdr` + `cn_msg` +
+//! The kernel link (docs/protocol.md §7.2): netlink connector frames (`nlmsghdr` + `cn_msg` +
 //! `dm_ulog_request`) and the [`KernelLink`] trait with two implementations that speak the same
 //! frames: the real netlink socket ([`NetlinkLink`]) and a UNIX datagram socket ([`UnixLink`])
 //! that tests use to stand in for the kernel.

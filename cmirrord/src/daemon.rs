@@ -1,4 +1,4 @@
-//! The daemon's loop (protocol.md §7.1): one thread polls the kernel link, one fd per CPG
+//! The daemon's loop (docs/protocol.md §7.1): one thread polls the kernel link, one fd per CPG
 //! group and a signalfd; it feeds the engine and sends the engine's kernel replies.
 //!
 //! Signals: INT/QUIT/TERM/HUP exit only when no log exists ("Cluster logs exist. Refusing to

@@ -1,6 +1,6 @@
-//! One mirror log's state and its functions (protocol.md §7.5, §7.7, §7.8, §7.12): CTR argument
-//! parsing, core and disk logs, mark / clear / flush, resync work hand-out, suspend / resume,
-//! `is_remote_recovering`, sync count, and the status texts exactly as C prints them.
+//! One mirror log's state and its functions (docs/protocol.md §7.5, §7.7, §7.8, §7.12): CTR
+//! argument parsing, core and disk logs, mark / clear / flush, resync work hand-out, suspend /
+//! resume, `is_remote_recovering`, sync count, and the status texts exactly as C prints them.
 //!
 //! No I/O here except through [`DiskLog`], so everything is unit-tested with an in-memory disk.
 //! Errors are negative errno values, as they travel to the kernel in `dm_ulog_request.error`.

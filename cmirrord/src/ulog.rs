@@ -1,5 +1,5 @@
-//! `struct dm_ulog_request` (protocol.md §7.3): the 160-byte header plus payload that the kernel's
-//! dm-log-userspace sends, and every `DM_ULOG_*` request type with its typed payloads.
+//! `struct dm_ulog_request` (docs/protocol.md §7.3): the 160-byte header plus payload that the
+//! kernel's dm-log-userspace sends, and every `DM_ULOG_*` request type with its typed payloads.
 //!
 //! Byte order: the kernel link is host order by definition (netlink), the cluster wire is
 //! little-endian. [`Endian`] says which one a buffer uses; every field is read and written

@@ -1,6 +1,6 @@
-//! The cluster message (protocol.md §7.9): C's `struct clog_request`, i.e. two u64 version words,
-//! `originator`, `pit_server`, then a `dm_ulog_request` and its data, all little-endian on the
-//! wire on every host. Plus the checkpoint that carries a log's state to a joining node.
+//! The cluster message (docs/protocol.md §7.9): C's `struct clog_request`, i.e. two u64 version
+//! words, `originator`, `pit_server`, then a `dm_ulog_request` and its data, all little-endian on
+//! the wire on every host. Plus the checkpoint that carries a log's state to a joining node.
 //!
 //! Checkpoints: C sends one `CHECKPOINT_READY` (type 21) holding `sync ‖ clean ‖ "<rr> <who>"`
 //! and hangs when that exceeds CPG's message limit. We send type 23 (`CHECKPOINT_PART`) pieces,

@@ -1,6 +1,6 @@
 //! The metadata cache: lvmetad's eight tables and the primitives that keep them consistent
 //! (`remove_metadata`, `vg_remove_if_missing`, the pvid→vgid re-mapping, outdated PVs) plus
-//! `_update_metadata` (protocol.md §3.8).
+//! `_update_metadata` (docs/protocol.md §3.8).
 //!
 //! Everything here runs with `&mut Cache`, i.e. under the cache write lock (see the lock order in
 //! the crate doc). Readers only ever see a consistent cache. Each VG carries a memo of its

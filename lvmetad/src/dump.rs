@@ -1,4 +1,4 @@
-//! `dump`: the whole cache as text, in C's layout (protocol.md §3.12).
+//! `dump`: the whole cache as text, in C's layout (docs/protocol.md §3.12).
 //!
 //! Runs under the cache read lock and only reads: each tree is written under its new root key
 //! from a copy of the root node's header, never by renaming the cached tree as C 2.02.187 does

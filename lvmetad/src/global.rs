@@ -1,4 +1,4 @@
-//! Global flags and the `get_global_info` / `set_global_info` requests (protocol.md §3.10).
+//! Global flags and the `get_global_info` / `set_global_info` requests (docs/protocol.md §3.10).
 //!
 //! The flags live in an atomic so that pv_found (under the cache write lock) and set_global_info
 //! (under the global lock) can both change them without C's data race.

@@ -1,4 +1,5 @@
-//! Read-only requests: `vg_lookup`, `pv_lookup`, `pv_list`, `vg_list` (protocol.md §3.5, §3.6).
+//! Read-only requests: `vg_lookup`, `pv_lookup`, `pv_list`, `vg_list` (docs/protocol.md §3.5,
+//! §3.6).
 //!
 //! These run under the cache read lock, so lookups never wait for each other. The text of each
 //! VG's `metadata` section (with pvmeta merged in, MISSING flags and outdated PVs) is built once

@@ -1,5 +1,5 @@
 //! PV requests that change the cache: `pv_found` (with the daemon-side duplicate detection that
-//! disables lvmetad, protocol.md §3.7), `pv_gone` and `pv_clear_all` (§3.9).
+//! disables lvmetad, docs/protocol.md §3.7), `pv_gone` and `pv_clear_all` (§3.9).
 
 use crate::cache::{Cache, Update, ORPHAN};
 use crate::compare::differs;

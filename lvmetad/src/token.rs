@@ -1,4 +1,4 @@
-//! The token state machine (protocol.md §3.4) and the per-request token check (§3.3).
+//! The token state machine (docs/protocol.md §3.4) and the per-request token check (§3.3).
 //!
 //! The token says which device filter populated the cache. `"update in progress"` marks a
 //! rescan; its owner is `update_pid`, and after `update_timeout` seconds another command may take

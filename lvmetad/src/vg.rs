@@ -1,5 +1,5 @@
 //! VG requests that change the cache: `vg_update`, `vg_remove`, `vg_clear_outdated_pvs` and
-//! `set_vg_info` (protocol.md §3.8, §3.9, §3.11).
+//! `set_vg_info` (docs/protocol.md §3.8, §3.9, §3.11).
 //!
 //! Where C 2.02.187 calls `exit(EXIT_FAILURE)` (vg_update without id, name or seqno, or an update
 //! `_update_metadata` refuses), we reply `failed` with a reason and leave the cache untouched.

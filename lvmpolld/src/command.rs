@@ -1,4 +1,5 @@
-//! The `lvm lvpoll` command line and environment lvmpolld runs for an operation (protocol.md §6.5).
+//! The `lvm lvpoll` command line and environment lvmpolld runs for an operation (docs/protocol.md
+//! §6.5).
 
 use crate::request::PollInit;
 use std::ffi::{OsStr, OsString};

@@ -1,5 +1,5 @@
-//! lvmpolld as a library: lvm2's polling daemon (protocol.md §6), free of I/O where possible so
-//! that tests, the benchmark and the fuzz target drive the same code as the binary.
+//! lvmpolld as a library: lvm2's polling daemon (docs/protocol.md §6), free of I/O where possible
+//! so that tests, the benchmark and the fuzz target drive the same code as the binary.
 //!
 //! - [`request`]: decoding requests with C's checks and building C's replies.
 //! - [`store`]: the poll and abort stores, their entries, the `dump` text. **Lock order: store

@@ -1,6 +1,6 @@
-//! Request decoding (protocol.md §6.2): turns a libdaemon [`Request`] into a typed [`Op`] with the
-//! same checks, in the same order, as lvm2's lvmpolld, and builds the replies of §6.3.
-//! Pure functions, no I/O.
+//! Request decoding (docs/protocol.md §6.2): turns a libdaemon [`Request`] into a typed [`Op`] with
+//! the same checks, in the same order, as lvm2's lvmpolld, and builds the replies of §6.3. Pure
+//! functions, no I/O.
 
 use common::config::SimpleField;
 use common::daemon::{Request, Response};

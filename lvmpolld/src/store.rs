@@ -1,4 +1,4 @@
-//! The two stores of polling operations (protocol.md §6.4, §6.8) and the `dump` text (§6.10).
+//! The two stores of polling operations (docs/protocol.md §6.4, §6.8) and the `dump` text (§6.10).
 //!
 //! A [`Registry`] holds the **poll** store (pvmove, convert, merge, merge_thin) and the **abort**
 //! store (`pvmove --abort`). Each store maps an ID (`sysdir + lvid`) to an [`Entry`]. The same ID

@@ -1,4 +1,4 @@
-//! Running and watching the lvpoll children (protocol.md §6.6).
+//! Running and watching the lvpoll children (docs/protocol.md §6.6).
 //!
 //! [`ChildWatcher`] is the real [`Launcher`]. A request only queues the command, so the reply
 //! does not wait for fork and exec; **one** watcher thread spawns it, then `poll()`s the stdout

@@ -1,5 +1,5 @@
 //! Protocol test against the real binary: raw bytes in, raw bytes out, compared with the bytes
-//! lvm2's C lvmpolld sent in the captured transcripts (protocol.md §6, shared/transcripts).
+//! lvm2's C lvmpolld sent in the captured transcripts (docs/protocol.md §6, §10).
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

@@ -1,4 +1,4 @@
-//! Checkpoints (protocol.md §7.10): a member snapshots sync bits, clean bits, the recovering
+//! Checkpoints (docs/protocol.md §7.10): a member snapshots sync bits, clean bits, the recovering
 //! region and the mark list for a joiner and multicasts it in pieces below the transport's
 //! message limit; the joiner loads it, becomes valid and replays what it queued meanwhile.
 //!

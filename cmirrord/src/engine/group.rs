@@ -1,4 +1,4 @@
-//! One CPG group per resumed log (protocol.md §7.9–7.11): requests in total order, the lowest
+//! One CPG group per resumed log (docs/protocol.md §7.9–7.11): requests in total order, the lowest
 //! node id serves, every node applies every request, checkpoints to joiners, leaves and resends.
 //!
 //! States: `Invalid` (joined, no state yet: requests are queued on the startup list),

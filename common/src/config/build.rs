@@ -1,4 +1,4 @@
-//! Placing parsed nodes under their parent (protocol.md §2.4): `/` path keys and the two
+//! Placing parsed nodes under their parent (docs/protocol.md §2.4): `/` path keys and the two
 //! duplicate-key modes.
 //!
 //! - [`DupMode::KeepAll`]: every path segment makes a new node (libdm skips the lookup

@@ -1,4 +1,4 @@
-//! Codec cases: the verified vectors of protocol.md §2.7, then lexer, grammar, semantics,
+//! Codec cases: the verified vectors of docs/protocol.md §2.7, then lexer, grammar, semantics,
 //! writer and hostile-input cases.
 
 use super::parse::ParseErrorKind as K;

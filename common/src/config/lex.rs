@@ -1,4 +1,4 @@
-//! Tokeniser of the libdm-config text format (protocol.md §2.2), working on bytes.
+//! Tokeniser of the libdm-config text format (docs/protocol.md §2.2), working on bytes.
 //!
 //! The token kind depends on the previous token, as in libdm: right after `=`, `[` or `,` a word
 //! is a value (number or bare string), anywhere else it is an identifier. Tokens are byte ranges

@@ -1,4 +1,4 @@
-//! The VG metadata writer: the layout of lvm2's `lib/format_text/export.c` (protocol.md §2.8,
+//! The VG metadata writer: the layout of lvm2's `lib/format_text/export.c` (docs/protocol.md §2.8,
 //! §5.8), which differs from the daemon tree writer.
 //!
 //! - `key = value` with spaces; strings quoted (and escaped, so the text always reads back);

@@ -1,4 +1,4 @@
-//! Parser of the libdm-config text format (protocol.md §2.3–2.4): grammar, limits, errors.
+//! Parser of the libdm-config text format (docs/protocol.md §2.3–2.4): grammar, limits, errors.
 //!
 //! The grammar is driven by an explicit stack of open sections, so nesting depth costs heap, not
 //! call stack; [`Limits::max_depth`] bounds it (path keys such as `a/b/c` count every segment).
@@ -10,7 +10,7 @@ use super::lex::{parse_float, parse_int, values_follow, LexError, Lexer, TokKind
 use super::{Body, Node, Scalar, Tree, Value};
 use std::fmt;
 
-/// How repeated keys under one parent are treated (protocol.md §2.4).
+/// How repeated keys under one parent are treated (docs/protocol.md §2.4).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum DupMode {
     /// `dm_config_parse_without_dup_node_check`: daemon requests and replies. Every occurrence is

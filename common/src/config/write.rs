@@ -1,4 +1,4 @@
-//! The writers of config text (protocol.md §1.3, §2.6, §2.8).
+//! The writers of config text (docs/protocol.md §1.3, §2.6, §2.8).
 //!
 //! - [`write_tree`]: `dm_config_write_node`, the form of every tree-built daemon message.
 //! - [`write_simple`]: libdaemon's printf writer (`daemon_reply_simple`, `daemon_send_simple`).

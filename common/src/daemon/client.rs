@@ -1,4 +1,4 @@
-//! The libdaemon client: connect, `hello`, request/reply (protocol.md §1.5, §1.11).
+//! The libdaemon client: connect, `hello`, request/reply (docs/protocol.md §1.5, §1.11).
 //!
 //! Like lvm2's `daemon_open`, [`Client::connect`] sends `request = "hello"` in the printf writer
 //! and checks `response`, `protocol` and (when given) `version`. Requests built as trees go out in

@@ -1,4 +1,4 @@
-//! Message framing: payload + `"\n##\n"` (protocol.md §1.2).
+//! Message framing: payload + `"\n##\n"` (docs/protocol.md §1.2).
 //!
 //! A message ends at the **first** `"\n##\n"` in the stream. lvm2's C reader instead checks,
 //! after every `read()`, whether the bytes gathered so far *end* with the terminator; when a

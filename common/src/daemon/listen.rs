@@ -1,5 +1,5 @@
 //! Creating the listening socket with lvm2's rules for a path that already exists
-//! (protocol.md §1.6 step 8).
+//! (docs/protocol.md §1.6 step 8).
 //!
 //! The socket is made under `umask(0077)`, so the node is `srwx------`. When `bind` finds the path
 //! taken: refuse anything that is not a socket (a symlink included), refuse a socket not owned by

@@ -1,4 +1,4 @@
-//! Daemon logging (protocol.md §1.10): `-l` types to stderr in the foreground; fatal and error
+//! Daemon logging (docs/protocol.md §1.10): `-l` types to stderr in the foreground; fatal and error
 //! always to syslog.
 //!
 //! Outlets, as lvm2's `daemon-log.c`:

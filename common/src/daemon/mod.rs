@@ -1,4 +1,4 @@
-//! libdaemon: the socket protocol every lvm2 daemon speaks (protocol.md §1).
+//! libdaemon: the socket protocol every lvm2 daemon speaks (docs/protocol.md §1).
 //!
 //! - [`framing`]: messages end with `"\n##\n"`; a reader that keeps pipelined messages apart and
 //!   caps their size.

@@ -1,4 +1,4 @@
-//! The threaded UNIX-socket server (protocol.md §1.5–1.9).
+//! The threaded UNIX-socket server (docs/protocol.md §1.5–1.9).
 //!
 //! [`run`] follows lvm2's `daemon_start`: `LC_ALL=C`; systemd socket activation; daemonize unless
 //! in the foreground (the parent returns only when the child is serving, or exits with the

@@ -245,7 +245,7 @@ impl Pidfile {
     }
 }
 
-/// Adopt fd 3 as the listening socket when systemd socket activation applies (protocol.md
+/// Adopt fd 3 as the listening socket when systemd socket activation applies (docs/protocol.md
 /// §1.6): `SD_ACTIVATION=1`, `LISTEN_PID` = our pid, `LISTEN_FDS=1`, and fd 3 is an `AF_UNIX`
 /// stream socket bound to exactly `path`. The three variables are removed either way.
 pub(crate) fn activated_socket(path: &Path) -> Option<OwnedFd> {

@@ -1,4 +1,4 @@
-//! Device-mapper: the ioctl layer and the thin-pool helpers (protocol.md §8).
+//! Device-mapper: the ioctl layer and the thin-pool helpers (docs/protocol.md §8).
 //!
 //! - [`types`]: checked names, uuids, target types, sector counts, device numbers, table lines.
 //! - [`ioctl`]: the `struct dm_ioctl` wire format, buffer growth on `DM_BUFFER_FULL`, and the one

@@ -1,6 +1,6 @@
 //! Thin-pool messages and the queue lvm2 keeps of them, with its transaction-id rule
-//! (protocol.md §8.2–8.4, lvm2 ≥ 2.02.128 including 2.03): the recorded transaction id goes up by
-//! one when the first message enters an empty queue; the messages are posted later (during an
+//! (docs/protocol.md §8.2–8.4, lvm2 ≥ 2.02.128 including 2.03): the recorded transaction id goes up
+//! by one when the first message enters an empty queue; the messages are posted later (during an
 //! origin-only suspend of the pool, see [`super::thin_pool`]) and end with
 //! `set_transaction_id N-1 N`. No I/O here.
 
@@ -299,7 +299,7 @@ impl MessageQueue {
         self.recorded_transaction_id - u64::from(!self.messages.is_empty())
     }
 
-    /// lvm2's check of a live pool (protocol.md §8.5): the kernel must have the recorded id
+    /// lvm2's check of a live pool (docs/protocol.md §8.5): the kernel must have the recorded id
     /// (committed) or one less (pending); anything else is a stale or foreign record.
     pub fn kernel_state(&self, kernel: u64) -> Result<KernelState, TransactionIdMismatch> {
         if kernel == self.recorded_transaction_id {

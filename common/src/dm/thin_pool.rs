@@ -1,8 +1,9 @@
-//! Posting queued messages to a live thin pool, the way lvm2 ≥ 2.02.128 does (protocol.md §8.5):
-//! during an *origin-only suspend* of the pool. With messages queued, that "suspend" validates the
-//! kernel's transaction id, posts the messages and `set_transaction_id N-1 N`, and leaves the pool
-//! and its data and metadata devices running; only the thin devices being snapshotted (the
-//! origins) are really suspended, around it. With nothing queued it suspends the pool node alone.
+//! Posting queued messages to a live thin pool, the way lvm2 ≥ 2.02.128 does (docs/protocol.md
+//! §8.5): during an *origin-only suspend* of the pool. With messages queued, that "suspend"
+//! validates the kernel's transaction id, posts the messages and `set_transaction_id N-1 N`, and
+//! leaves the pool and its data and metadata devices running; only the thin devices being
+//! snapshotted (the origins) are really suspended, around it. With nothing queued it suspends the
+//! pool node alone.
 
 use std::fmt;
 

@@ -1,4 +1,4 @@
-//! Parsers for the status lines of the `thin-pool` and `thin` targets (protocol.md §8.6).
+//! Parsers for the status lines of the `thin-pool` and `thin` targets (docs/protocol.md §8.6).
 //! No I/O: they take the text after `START LENGTH TYPE` and return every field, typed.
 //!
 //! thin-pool: `<transaction_id> <used_meta>/<total_meta> <used_data>/<total_data> <held_root|->
@@ -318,7 +318,7 @@ mod tests {
 
     #[test]
     fn reads_every_field_of_a_current_kernel_line() {
-        // Debian 6.1, an lvm pool (protocol.md §8.6 / demo-dm.sh), trailing space included.
+        // Debian 6.1, an lvm pool (docs/protocol.md §8.6), trailing space included.
         let u = working("2 112/1024 128/1024 - rw discard_passdown queue_if_no_space - 256 ");
         assert_eq!(u.transaction_id, 2);
         assert_eq!(

@@ -1,4 +1,4 @@
-//! lvm2's CRC-32 (protocol.md §5.6): the IEEE reflected polynomial without pre- or
+//! lvm2's CRC-32 (docs/protocol.md §5.6): the IEEE reflected polynomial without pre- or
 //! post-inversion, chained from a caller-chosen initial value.
 
 /// Initial value for labels, mda headers and metadata text.

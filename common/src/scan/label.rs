@@ -1,6 +1,6 @@
-//! The label and the pv_header (protocol.md §5.1–5.3): a 512-byte sector among the first four of
-//! the device, holding `label_header` and then `pv_header` with its data, metadata and bootloader
-//! area lists.
+//! The label and the pv_header (docs/protocol.md §5.1–5.3): a 512-byte sector among the first four
+//! of the device, holding `label_header` and then `pv_header` with its data, metadata and
+//! bootloader area lists.
 
 use super::crc::{calc_crc, INITIAL_CRC};
 use super::io::{le_u32, le_u64, BlockSource, ReadError};
@@ -121,7 +121,7 @@ pub fn is_uuid_char(c: u8) -> bool {
     c.is_ascii_alphanumeric() || c == b'!' || c == b'#'
 }
 
-/// `6-4-4-4-4-4-6` dashed form of a 32-character id (protocol.md §5.7).
+/// `6-4-4-4-4-4-6` dashed form of a 32-character id (docs/protocol.md §5.7).
 pub fn dashed_uuid(id: &str) -> String {
     let mut out = String::with_capacity(38);
     let mut rest = id;

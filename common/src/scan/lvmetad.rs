@@ -1,4 +1,4 @@
-//! The lvmetad client side of `pvscan --cache` (protocol.md §4): the request envelope, the
+//! The lvmetad client side of `pvscan --cache` (docs/protocol.md §4): the request envelope, the
 //! `pv_found` body, and the two scans: full repopulation (§4.4) and named devices (§4.5), with
 //! duplicate-PV detection that disables lvmetad (reason DUPLICATES) and a clean full scan that
 //! re-enables it.
@@ -77,7 +77,7 @@ pub struct GlobalInfo {
     pub daemon_pid: i64,
 }
 
-/// The `pvmeta { ... }` node for a scanned device (protocol.md §4.6).
+/// The `pvmeta { ... }` node for a scanned device (docs/protocol.md §4.6).
 pub fn pvmeta_node(dev: &Device, pv: &ScannedPv) -> Node {
     let h = &pv.label.pv;
     let mut c = vec![

@@ -1,5 +1,5 @@
-//! Metadata areas (protocol.md §5.4–5.5): the `mda_header` sector, its `raw_locn` slots, and the
-//! committed metadata text in the circular buffer after the header, wrap-around included.
+//! Metadata areas (docs/protocol.md §5.4–5.5): the `mda_header` sector, its `raw_locn` slots, and
+//! the committed metadata text in the circular buffer after the header, wrap-around included.
 //!
 //! Every size and offset read from disk is checked against the mda and the device before it is
 //! used, so a header that lies about sizes is refused without reading outside the area.
@@ -49,7 +49,7 @@ impl MdaHeader {
         self.committed.flags & RAW_LOCN_IGNORED != 0
     }
 
-    /// Free space lvmetad is told about, in sectors (protocol.md §5.5 step 8).
+    /// Free space lvmetad is told about, in sectors (docs/protocol.md §5.5 step 8).
     pub fn free_sectors(&self) -> u64 {
         let usable = self.size.saturating_sub(SECTOR_SIZE);
         if self.committed.offset == 0 {

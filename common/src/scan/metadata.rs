@@ -1,4 +1,4 @@
-//! VG metadata text (protocol.md §5.8) decoded into volume group, physical volume, logical
+//! VG metadata text (docs/protocol.md §5.8) decoded into volume group, physical volume, logical
 //! volume and segment records, with the original VG section kept for lvmetad.
 
 use crate::config::{parse, Body, DupMode, Node, ParseError, Scalar, Tree, Value};

@@ -1,5 +1,5 @@
-//! The on-disk PV reader (protocol.md §5) and the lvmetad feeder that `pvscan --cache` is
-//! (protocol.md §4).
+//! The on-disk PV reader (docs/protocol.md §5) and the lvmetad feeder that `pvscan --cache` is
+//! (docs/protocol.md §4).
 //!
 //! - [`crc`]: lvm2's CRC-32 variant.
 //! - [`io`]: bounded positional reads ([`BlockSource`]) from files, devices or memory.
