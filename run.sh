@@ -39,8 +39,11 @@ DAEMON=$!
 for _ in $(seq 100); do [ -S "$SOCK" ] && break; sleep 0.05; done
 [ -S "$SOCK" ] || { echo "lvmetad did not create $SOCK" >&2; exit 1; }
 
-echo "== filling it: lvmetad-scan --cache -s $SOCK ${IMAGES[*]##*/}"
-"$BIN/lvmetad-scan" --cache -s "$SOCK" "${IMAGES[@]}"
+# A fresh lvmetad gets a full repopulation, which reads every block device too: this lvm.conf
+# keeps the demo to the sample images (its global_filter rejects everything under /dev).
+printf 'devices {\n\tglobal_filter = [ "r|^/dev/|" ]\n}\n' >"$WORK/lvm.conf"
+echo "== filling it: lvmetad-scan --cache -s $SOCK --config $WORK/lvm.conf ${IMAGES[*]##*/}"
+"$BIN/lvmetad-scan" --cache -s "$SOCK" --config "$WORK/lvm.conf" "${IMAGES[@]}"
 
 echo
 echo "== what lvmetad caches (lvmetad-scan --show: pv_list, vg_list, vg_lookup)"

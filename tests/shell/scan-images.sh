@@ -26,13 +26,16 @@ done
 # Through our lvmetad (no root needed): --cache fills it, --show reads back the same answers.
 if [ -x "$BIN/lvmetad" ]; then
     start_lvmetad
-    "$BIN/lvmetad-scan" --cache -s "$SOCK" pv1.img pv2.img pv3.img pv4.img 2>err || fail "--cache: $(cat err)"
+    # A fresh lvmetad gets a full repopulation, which reads /dev too: keep it to the images.
+    printf 'devices {\n\tglobal_filter = [ "r|^/dev/|" ]\n}\n' >images.conf
+    "$BIN/lvmetad-scan" --cache -s "$SOCK" --config images.conf pv1.img pv2.img pv3.img pv4.img 2>err \
+        || fail "--cache: $(cat err)"
     grep -q "4 PV(s) sent" err || fail "not all PVs sent: $(cat err)"
     shown=$("$BIN/lvmetad-scan" --show --json -s "$SOCK" pv1.img pv2.img pv3.img pv4.img) || fail "--show failed"
     same_json "cached PVs" "$(jq "$NORM_LVM_PVS" "$D/expected-pvs.json")" "$(echo "$shown" | jq "$NORM_OUR_PVS")"
     same_json "cached VGs" "$(jq "$NORM_LVM_VGS" "$D/expected-vgs.json")" "$(echo "$shown" | jq "$NORM_OUR_VGS")"
     same_json "cached segments" "$(jq "$NORM_LVM_SEGS" "$D/expected-segs.json")" "$(echo "$shown" | jq "$NORM_OUR_SEGS")"
-    global_info | grep -q 'token = "filter:0"' || fail "token not installed: $(global_info)"
+    global_info | grep -q 'token = "filter:[0-9]*"' || fail "token not installed: $(global_info)"
 fi
 
 # Damage: flip a byte inside pv1's first metadata text; the second copy (end of device) still

@@ -303,6 +303,7 @@ impl Lvmetad {
         match r.find_str("response") {
             // "device not in cache" is not a failure for a scanner.
             Some("OK") | Some("unknown") => Ok(()),
+            // token_mismatch and the rest come back as Refused.
             _ => Self::expect_ok("pv_gone", &r),
         }
     }
@@ -348,24 +349,73 @@ impl Lvmetad {
     }
 
     /// `pvscan --cache DEV...` (§4.5) over devices that passed the filter (`gone` are those that
-    /// did not, or that vanished: they get `pv_gone`). A token mismatch turns this into a full
-    /// repopulation over the named devices.
+    /// did not, or that are absent: they get `pv_gone`). Each device is read only once lvmetad's
+    /// token says no full update runs, so what it is sent is never older than what a full
+    /// update sent:
+    ///
+    /// - token "update in progress": wait (polling `get_global_info`) until the update ends,
+    ///   for up to `wait` seconds plus a margin (lvmetad itself drops an update older than
+    ///   its timeout, and the token then reads "none");
+    /// - token "none" or another filter's: a full repopulation over `all()` plus the named
+    ///   devices (image files are in no device list), as lvm2 rescans everything: a cache
+    ///   filled from the named devices alone would carry a token that claims it complete;
+    /// - a `token_mismatch` answer to our `pv_found` / `pv_gone` (a full update began after
+    ///   our check): wait for it to end, then read the devices again and resend.
     pub fn update_devices(
         &mut self,
         devs: &[Device],
         gone: &[u64],
         opts: ScanOptions,
+        all: &dyn Fn() -> Vec<Device>,
     ) -> Result<FeedSummary, FeedError> {
-        let info = self.global_info()?;
-        if info.token != self.filter_token {
-            let scans = scan_found_pvs(devs, opts, &mut Vec::new());
-            return self.repopulate(&scans);
-        }
-        let mut sum = FeedSummary::default();
-        if info.global_disable {
-            sum.disabled = Some(info.disable_reason);
+        let deadline = Instant::now() + Duration::from_secs(self.wait + UPDATE_WAIT_MARGIN);
+        loop {
+            let info = self.global_info()?;
+            if info.token == UPDATE_IN_PROGRESS {
+                if Instant::now() >= deadline {
+                    return Err(FeedError::UpdateBusy(self.wait + UPDATE_WAIT_MARGIN));
+                }
+                std::thread::sleep(poll_interval());
+                continue;
+            }
+            if info.token != self.filter_token {
+                let mut every = all();
+                for d in devs {
+                    if !every.iter().any(|e| e.devno == d.devno) {
+                        every.push(d.clone());
+                    }
+                }
+                let mut warnings = Vec::new();
+                let scans = scan_found_pvs(&every, opts, &mut warnings);
+                let mut sum = self.repopulate(&scans)?;
+                sum.warnings.splice(0..0, warnings);
+                return Ok(sum);
+            }
+            let mut sum = FeedSummary::default();
+            if info.global_disable {
+                sum.disabled = Some(info.disable_reason);
+                return Ok(sum);
+            }
+            match self.send_devices(devs, gone, opts, &mut sum) {
+                Err(e) if is_token_mismatch(&e) && Instant::now() < deadline => continue,
+                Err(e) => return Err(e),
+                Ok(()) => {}
+            }
+            let gi = self.global_info()?;
+            sum.disabled = gi.global_disable.then_some(gi.disable_reason);
             return Ok(sum);
         }
+    }
+
+    /// One pass of [`update_devices`](Self::update_devices): read the devices now and send
+    /// what they hold.
+    fn send_devices(
+        &mut self,
+        devs: &[Device],
+        gone: &[u64],
+        opts: ScanOptions,
+        sum: &mut FeedSummary,
+    ) -> Result<(), FeedError> {
         for &devno in gone {
             self.pv_gone(devno)?;
             sum.pv_gone += 1;
@@ -377,6 +427,7 @@ impl Lvmetad {
                         sum.pv_found += 1;
                         check_seqno(&pv, &reply, &mut sum.warnings);
                     }
+                    Err(e) if is_token_mismatch(&e) => return Err(e),
                     Err(FeedError::Refused { reason, .. }) => sum.warnings.push(format!(
                         "{}: lvmetad refused the PV: {reason}",
                         dev.path.display()
@@ -389,10 +440,23 @@ impl Lvmetad {
                 }
             }
         }
-        let gi = self.global_info()?;
-        sum.disabled = gi.global_disable.then_some(gi.disable_reason);
-        Ok(sum)
+        Ok(())
     }
+}
+
+/// Seconds a per-device update waits beyond `wait` for a running full update: enough for
+/// lvmetad to expire an update whose owner died (its timeout is the same `wait`).
+const UPDATE_WAIT_MARGIN: u64 = 2;
+
+/// Between two looks at a running full update: 50..150 ms, spread by pid so that a storm of
+/// waiting scanners does not poll in step (lvm2 sleeps 1..2 s; a `get_global_info` is cheap).
+fn poll_interval() -> Duration {
+    Duration::from_millis(50 + u64::from(std::process::id() % 100))
+}
+
+/// lvmetad answered `token_mismatch`: its token changed since we looked.
+fn is_token_mismatch(e: &FeedError) -> bool {
+    matches!(e, FeedError::Refused { response, .. } if response == "token_mismatch")
 }
 
 fn check_seqno(pv: &ScannedPv, reply: &Tree, warnings: &mut Vec<String>) {

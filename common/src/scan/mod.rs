@@ -9,6 +9,7 @@
 //! - [`pv`]: one device from label to newest VG metadata ([`scan_pv`]).
 //! - [`regex`], [`filter`]: lvm2's filter regex subset and `devices/global_filter` + token.
 //! - [`device`]: devices under /dev or given as paths, device numbers, the parallel scan pool.
+//! - [`devno`]: devices named by `MAJOR:MINOR` (device events), their presence, per-device locks.
 //! - [`lvmetad`]: the lvmetad client: `pv_found` body, full and per-device updates, duplicates.
 //! - [`report`]: what was found, from disk or from lvmetad, as a `pvs`-like table or JSON.
 //!
@@ -17,6 +18,7 @@
 
 pub mod crc;
 pub mod device;
+pub mod devno;
 pub mod filter;
 pub mod io;
 pub mod label;

@@ -4,9 +4,9 @@
 //! All the work is in `common::scan`; this file only reads options and prints.
 
 use common::scan::device::{
-    default_workers, device_from_path, discover_block_devices, makedev, Device, DeviceError,
-    ScanOptions,
+    default_workers, device_from_path, discover_block_devices, Device, DeviceError, ScanOptions,
 };
+use common::scan::devno::{self, DeviceLocks, Presence};
 use common::scan::filter::GlobalFilter;
 use common::scan::lvmetad::{scan_found_pvs, FeedSummary, Lvmetad};
 use common::scan::report::{vg_from_lookup, Inventory};
@@ -15,14 +15,19 @@ use std::process::ExitCode;
 
 const USAGE: &str =
     "Usage: lvmetad-scan [--cache] [-s SOCKET] [--config LVMCONF] [--json] [-j N] [DEV...]
+       lvmetad-scan --cache [-s SOCKET] [--config LVMCONF] --major M --minor m
        lvmetad-scan --show [-s SOCKET] [--json] [DEV...]
 
 Scan PVs (block devices under /dev, or the given block devices and image files).
+A DEV may be MAJOR:MINOR: with --cache, a present device is scanned, an absent one
+is removed from lvmetad (pv_gone).
   --cache        fill lvmetad (full repopulation without DEV, those devices only with DEV)
+  --major M --minor m  one more device by number (as MAJOR:MINOR)
   --show         print what lvmetad caches (PVs, VGs, LVs) instead of scanning;
                  DEVs given then only name the devices lvmetad knows by number
   -s SOCKET      lvmetad socket (default: $LVM_LVMETAD_SOCKET or the built-in path)
-  --config FILE  lvm.conf to read devices/global_filter from
+  --config FILE  lvm.conf to read devices/global_filter from (default:
+                 $LVM_SYSTEM_DIR/lvm.conf or the system one, when it exists)
   --json         print JSON instead of tables
   -j N           scan with at most N threads (default: 4 per CPU, at most 16)
   --buffered     read through the page cache (default: O_DIRECT as lvm2 reads, buffered
@@ -50,6 +55,8 @@ fn options() -> Result<Option<Options>, String> {
     o.optopt("s", "socket", "", "SOCKET");
     o.optopt("", "config", "", "FILE");
     o.optopt("j", "jobs", "", "N");
+    o.optopt("", "major", "", "M");
+    o.optopt("", "minor", "", "m");
     o.optflag("", "direct", "");
     o.optflag("", "buffered", "");
     o.optflag("h", "help", "");
@@ -68,6 +75,15 @@ fn options() -> Result<Option<Options>, String> {
         Some(n) => n.parse().map_err(|_| format!("-j {n}: not a number"))?,
         None => default_workers(),
     };
+    let mut devices = m.free.clone();
+    match (m.opt_str("major"), m.opt_str("minor")) {
+        (Some(ma), Some(mi)) => {
+            let (ma, mi) = devno::parse_major_minor_opts(&ma, &mi).map_err(|e| e.to_string())?;
+            devices.push(format!("{ma}:{mi}"));
+        }
+        (None, None) => {}
+        _ => return Err("--major and --minor go together".into()),
+    }
     Ok(Some(Options {
         cache: m.opt_present("cache"),
         show: m.opt_present("show"),
@@ -79,37 +95,48 @@ fn options() -> Result<Option<Options>, String> {
             // O_DIRECT is the default; --direct stays accepted for old command lines.
             direct: !m.opt_present("buffered"),
         },
-        devices: m.free,
+        devices,
     }))
 }
 
-/// `MAJ:MIN` argument that names no existing path.
-fn parse_devno(arg: &str) -> Option<u64> {
-    if Path::new(arg).exists() {
-        return None;
-    }
-    let (ma, mi) = arg.split_once(':')?;
-    Some(makedev(ma.parse().ok()?, mi.parse().ok()?))
+/// lvm.conf as lvm2's tools find it (`$LVM_SYSTEM_DIR/lvm.conf`, else the configured system
+/// directory's), when it exists: so that the event hooks, the init script and a scan by hand
+/// all use the same global_filter, and so the same token.
+fn system_lvm_conf() -> Option<PathBuf> {
+    let dir = std::env::var_os("LVM_SYSTEM_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(common::paths::SYSTEM_DIR));
+    Some(dir.join("lvm.conf")).filter(|p| p.exists())
 }
 
-/// The devices to scan, and the device numbers to report gone (filtered out or vanished).
+/// Every block device under /dev that passes the filter (what a full scan reads).
+fn all_devices(filter: &GlobalFilter) -> Vec<Device> {
+    discover_block_devices()
+        .into_iter()
+        .filter(|d| filter.accepts(&d.aliases))
+        .collect()
+}
+
+/// The devices to scan, and the device numbers to report gone (filtered out or absent).
+/// `MAJOR:MINOR` arguments are resolved now: present devices are scanned through their node.
 fn select_devices(o: &Options, filter: &GlobalFilter) -> Result<(Vec<Device>, Vec<u64>), String> {
     if o.devices.is_empty() {
-        let all = discover_block_devices();
-        return Ok((
-            all.into_iter()
-                .filter(|d| filter.accepts(&d.aliases))
-                .collect(),
-            vec![],
-        ));
+        return Ok((all_devices(filter), vec![]));
     }
     let (mut keep, mut gone) = (Vec::new(), Vec::new());
     for arg in &o.devices {
-        if let Some(devno) = parse_devno(arg) {
-            gone.push(devno);
-            continue;
-        }
-        let dev = device_from_path(Path::new(arg)).map_err(|e| e.to_string())?;
+        let dev = if devno::looks_like_devno(arg) {
+            let (ma, mi) = devno::parse_major_minor(arg).map_err(|e| e.to_string())?;
+            match devno::resolve(ma, mi).map_err(|e| e.to_string())? {
+                Presence::Present(dev) => dev,
+                Presence::Absent(n) => {
+                    gone.push(n);
+                    continue;
+                }
+            }
+        } else {
+            device_from_path(Path::new(arg)).map_err(|e| e.to_string())?
+        };
         if filter.accepts(&dev.aliases) {
             keep.push(dev);
         } else {
@@ -206,23 +233,20 @@ fn run(o: &Options) -> Result<bool, String> {
     if o.show {
         return show(o).map(|_| true);
     }
-    let filter = match &o.config {
-        Some(p) => GlobalFilter::from_file(p).map_err(|e| e.to_string())?,
+    let filter = match o.config.clone().or_else(system_lvm_conf) {
+        Some(p) => GlobalFilter::from_file(&p).map_err(|e| e.to_string())?,
         None => GlobalFilter::none(),
     };
-    let (devs, gone) = select_devices(o, &filter)?;
+    if o.cache && !o.devices.is_empty() {
+        return update_devices(o, &filter);
+    }
+    let (devs, _) = select_devices(o, &filter)?;
     if o.cache {
         let mut l = Lvmetad::connect(&o.socket, filter.token()).map_err(|e| e.to_string())?;
-        let sum = if o.devices.is_empty() {
-            let mut warnings = Vec::new();
-            let scans = scan_found_pvs(&devs, o.scan, &mut warnings);
-            let mut sum = l.repopulate(&scans).map_err(|e| e.to_string())?;
-            sum.warnings.splice(0..0, warnings);
-            sum
-        } else {
-            l.update_devices(&devs, &gone, o.scan)
-                .map_err(|e| e.to_string())?
-        };
+        let mut warnings = Vec::new();
+        let scans = scan_found_pvs(&devs, o.scan, &mut warnings);
+        let mut sum = l.repopulate(&scans).map_err(|e| e.to_string())?;
+        sum.warnings.splice(0..0, warnings);
         return Ok(report_feed(&sum));
     }
     let mut warnings = Vec::new();
@@ -244,6 +268,29 @@ fn run(o: &Options) -> Result<bool, String> {
     }
     print_inventory(o, &Inventory::from_scan(&scans));
     Ok(true)
+}
+
+/// `--cache DEV...`: the named devices only, each read and sent under its per-device lock (see
+/// `common::scan::devno`) so that concurrent event scans of one device leave its latest state.
+fn update_devices(o: &Options, filter: &GlobalFilter) -> Result<bool, String> {
+    let mut l = Lvmetad::connect(&o.socket, filter.token()).map_err(|e| e.to_string())?;
+    // Lock every number the arguments may name, then resolve them: a scanner that waited for
+    // the lock sees the device as the last event left it.
+    let mut numbers = Vec::new();
+    for arg in &o.devices {
+        if devno::looks_like_devno(arg) {
+            let (ma, mi) = devno::parse_major_minor(arg).map_err(|e| e.to_string())?;
+            numbers.push(common::scan::device::makedev(ma, mi));
+        } else if let Ok(d) = device_from_path(Path::new(arg)) {
+            numbers.push(d.devno);
+        }
+    }
+    let _locks = DeviceLocks::acquire(&o.socket, &numbers);
+    let (devs, gone) = select_devices(o, filter)?;
+    let sum = l
+        .update_devices(&devs, &gone, o.scan, &|| all_devices(filter))
+        .map_err(|e| e.to_string())?;
+    Ok(report_feed(&sum))
 }
 
 fn main() -> ExitCode {
