@@ -24,13 +24,17 @@ pub const VGFL_INVALID: u32 = 0x1;
 pub struct VgEntry {
     pub metadata: Node,
     pub(crate) memo: Mutex<Option<Arc<str>>>,
+    /// Changes whenever the cached metadata is replaced (unique over the daemon's life), so a
+    /// disk verification knows which copy it checked.
+    pub gen: u64,
 }
 
 impl VgEntry {
-    fn new(metadata: Node) -> VgEntry {
+    fn new(metadata: Node, gen: u64) -> VgEntry {
         VgEntry {
             metadata,
             memo: Mutex::new(None),
+            gen,
         }
     }
     /// The cached seqno (C reads it as a 32-bit int; -1 when missing).
@@ -49,6 +53,8 @@ pub struct PvMeta {
     pub device: u64,
     /// Whether `mda0/ignore` or `mda1/ignore` is 0 (an mda in use: the PV can be outdated).
     pub mda_in_use: bool,
+    /// `(start, size)` in bytes of the first mda in use (`ignore = 0`), if any.
+    pub mda_locn: Option<(u64, u64)>,
 }
 
 impl PvMeta {
@@ -58,6 +64,15 @@ impl PvMeta {
             text: write_tree(std::slice::from_ref(node)).into_boxed_str(),
             device: node.find_int("device").map_or(0, |d| d as u64),
             mda_in_use: in_use("mda0/ignore") || in_use("mda1/ignore"),
+            mda_locn: ["mda0", "mda1"].iter().find_map(|m| {
+                let field = |f: &str| node.find_int(&format!("{m}/{f}"));
+                match (field("ignore"), field("start"), field("size")) {
+                    (Some(0), Some(start), Some(size)) if start > 0 && size >= 0 => {
+                        Some((start as u64, size as u64))
+                    }
+                    _ => None,
+                }
+            }),
         }
     }
     /// The section as a tree (key `pvmeta`).
@@ -134,11 +149,21 @@ pub struct Cache {
     /// per reference.
     pv_refs: HashMap<String, Vec<String>>,
     pub(crate) lists: ListMemos,
+    /// Source of [`VgEntry::gen`].
+    next_gen: u64,
 }
 
 impl Cache {
     pub fn new() -> Cache {
         Cache::default()
+    }
+
+    /// `pv_clear_all`: every table emptied; generations keep counting, so a VG cached again
+    /// never reuses the generation of the copy it replaces.
+    pub fn clear_all(&mut self) {
+        let next_gen = self.next_gen;
+        *self = Cache::new();
+        self.next_gen = next_gen;
     }
 
     // ----- memo bookkeeping -------------------------------------------------------------
@@ -200,7 +225,9 @@ impl Cache {
         for id in &ids {
             self.add_ref(id, vgid);
         }
-        self.vgs.insert(vgid.to_owned(), VgEntry::new(metadata));
+        self.next_gen += 1;
+        self.vgs
+            .insert(vgid.to_owned(), VgEntry::new(metadata, self.next_gen));
     }
 
     fn take_vg(&mut self, vgid: &str) -> Option<Node> {

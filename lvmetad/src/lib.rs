@@ -5,7 +5,8 @@
 //!
 //! Modules: [`token`] (token state machine), [`global`] (global flags, get/set_global_info),
 //! [`cache`] (the tables and `_update_metadata`), [`pv`] and [`vg`] (requests that change the
-//! cache), [`lookup`] (read-only requests with memoized reply text), [`dump`].
+//! cache), [`lookup`] (read-only requests with memoized reply text), [`dump`], [`verify`] (checks
+//! of the cache against the disks; the only module that does I/O, and only when enabled).
 //!
 //! # Locking
 //! - `token` (mutex): token, update owner and timeout. Taken first for every request to run the
@@ -17,9 +18,13 @@
 //!   the cache read lock, one at a time, to build or fetch a reply text. Two lookups of
 //!   different VGs take different memo locks.
 //! - flags: an atomic, no lock.
+//! - verification state and list-pass mutexes ([`verify::Verifier`]): leaves, taken after (never
+//!   before) the cache lock; the disk reads of a verification happen with **no lock held**, before
+//!   the cache lock is taken to build the reply. A structural finding drops the token afterwards
+//!   (token lock alone).
 //!
-//! Order: token → (released) → cache → one memo lock. No lock is held across socket I/O: the
-//! server writes the reply after `handle` returns.
+//! Order: token → (released) → cache → one memo lock or the verification state. No lock is held
+//! across socket or disk I/O: the server writes the reply after `handle` returns.
 
 pub mod cache;
 pub mod compare;
@@ -28,6 +33,7 @@ pub mod global;
 pub mod lookup;
 pub mod pv;
 pub mod token;
+pub mod verify;
 pub mod vg;
 
 use cache::Cache;
@@ -35,6 +41,7 @@ use common::daemon::{Handler, Request, Response};
 use global::Flags;
 use parking_lot::{Mutex, RwLock};
 use token::{Envelope, TokenState};
+use verify::{Marks, Verifier};
 
 /// Protocol name and version answered by `hello`.
 pub const PROTOCOL: &str = "lvmetad";
@@ -46,6 +53,8 @@ pub struct Lvmetad {
     token: Mutex<TokenState>,
     flags: Flags,
     cache: RwLock<Cache>,
+    /// `None`: verification off (C's behaviour, and the library default: no I/O).
+    verify: Option<Verifier>,
 }
 
 /// Requests that change the cache (cache write lock).
@@ -60,8 +69,43 @@ const WRITES: &[&str] = &[
 ];
 
 impl Lvmetad {
+    /// A daemon without disk verification (answers exactly as C 2.02.187 does, no I/O).
     pub fn new() -> Lvmetad {
         Lvmetad::default()
+    }
+
+    /// A daemon that verifies its cache against the disks ([`verify`]).
+    pub fn verifying() -> Lvmetad {
+        Lvmetad {
+            verify: Some(Verifier::new()),
+            ..Lvmetad::default()
+        }
+    }
+
+    /// The verification a read request gets (disk reads, no lock held).
+    fn verify_read(&self, v: &Verifier, rq: &str, r: &Request) -> Marks {
+        let marks = match rq {
+            "vg_lookup" => {
+                let vgid = lookup::resolve_vg(&self.cache.read(), r).map(|(u, _)| u.to_owned());
+                match vgid {
+                    Ok(vgid) => v.check_vg(&self.cache, &vgid),
+                    Err(_) => Marks::default(),
+                }
+            }
+            "pv_lookup" => {
+                let pvid = lookup::resolve_pv(&self.cache.read(), r).map(str::to_owned);
+                match pvid {
+                    Ok(pvid) => v.check_pv(&self.cache, &pvid),
+                    Err(_) => Marks::default(),
+                }
+            }
+            "pv_list" | "vg_list" => v.check_all(&self.cache),
+            _ => Marks::default(),
+        };
+        if marks.global_invalid && self.token.lock().drop_for_rescan() {
+            v.note_token_drop();
+        }
+        marks
     }
 
     /// Answer one request (never `hello`, which the server answers).
@@ -88,6 +132,9 @@ impl Lvmetad {
         }
         let rq = env.request;
         if WRITES.contains(&rq) {
+            if let (Some(v), "pv_found") = (&self.verify, rq) {
+                v.bind(r);
+            }
             let mut cache = self.cache.write();
             let reply = match rq {
                 "pv_found" => pv::pv_found(&mut cache, &self.flags, r),
@@ -101,13 +148,27 @@ impl Lvmetad {
             cache.touch_lists();
             return reply;
         }
-        let invalid = self.flags.invalid();
+        let marks = match &self.verify {
+            Some(v) => self.verify_read(v, rq, r),
+            None => Marks::default(),
+        };
+        let invalid = self.flags.invalid() || marks.global_invalid;
         match rq {
-            "vg_lookup" => lookup::vg_lookup(&self.cache.read(), invalid, r),
+            "vg_lookup" => {
+                lookup::vg_lookup_marked(&self.cache.read(), invalid, marks.vg_invalid, r)
+            }
             "pv_lookup" => lookup::pv_lookup(&self.cache.read(), invalid, r),
             "pv_list" => lookup::pv_list(&self.cache.read(), invalid),
             "vg_list" => lookup::vg_list(&self.cache.read(), invalid),
-            "dump" => Response::Raw(dump::dump(&self.cache.read())),
+            "dump" => {
+                let cache = self.cache.read();
+                let mut text = dump::dump(&cache);
+                if let Some(v) = &self.verify {
+                    text.push_str(verify::DUMP_HEADING);
+                    text.push_str(&v.report(&cache));
+                }
+                Response::Raw(text)
+            }
             "set_global_info" => global::set_global_info(&self.flags, r),
             _ => Response::error("failed", "request not implemented"),
         }

@@ -136,35 +136,52 @@ fn finish(head: String, body: Arc<str>, global_invalid: bool, vg_invalid: bool) 
     Response::Parts(vec![Arc::from(head), body, Arc::from(tail)])
 }
 
-/// `vg_lookup` by `uuid` and/or `name`.
-pub fn vg_lookup(cache: &Cache, global_invalid: bool, r: &Request) -> Response {
+/// The VG a `vg_lookup` names, as `(vgid, name)`, or the error reply.
+pub fn resolve_vg<'a>(cache: &'a Cache, r: &'a Request) -> Result<(&'a str, &'a str), Response> {
     let uuid = r.str("uuid");
     let name = r.str("name");
-    let (uuid, name): (&str, &str) = match (uuid, name) {
-        (None, None) => return Response::error("unknown", "VG not found"),
+    match (uuid, name) {
+        (None, None) => Err(Response::error("unknown", "VG not found")),
         (None, Some(n)) => match cache.vgid_for_name(n) {
-            (Some(_), count) if count > 1 => {
-                return Response::error("multiple", "Multiple VGs found with same name")
-            }
-            (Some(u), _) => (u, n),
-            (None, _) => return Response::error("unknown", "VG not found"),
+            (Some(_), count) if count > 1 => Err(Response::error(
+                "multiple",
+                "Multiple VGs found with same name",
+            )),
+            (Some(u), _) => Ok((u, n)),
+            (None, _) => Err(Response::error("unknown", "VG not found")),
         },
         (Some(u), None) => match cache.vgid_to_vgname.get(u) {
-            Some(n) => (u, n.as_str()),
-            None => return Response::error("unknown", "VG not found"),
+            Some(n) => Ok((u, n.as_str())),
+            None => Err(Response::error("unknown", "VG not found")),
         },
-        (Some(u), Some(n)) => {
-            let name_lookup = cache.vgid_to_vgname.get(u);
-            match name_lookup {
-                Some(found) if cache.name_has_vgid(n, u) => {
-                    if found != n {
-                        return Response::error("unknown", "VG mapping inconsistent");
-                    }
-                    (u, n)
+        (Some(u), Some(n)) => match cache.vgid_to_vgname.get(u) {
+            Some(found) if cache.name_has_vgid(n, u) => {
+                if found != n {
+                    return Err(Response::error("unknown", "VG mapping inconsistent"));
                 }
-                _ => return Response::error("unknown", "VG mapping incomplete"),
+                Ok((u, n))
             }
-        }
+            _ => Err(Response::error("unknown", "VG mapping incomplete")),
+        },
+    }
+}
+
+/// `vg_lookup` by `uuid` and/or `name`.
+pub fn vg_lookup(cache: &Cache, global_invalid: bool, r: &Request) -> Response {
+    vg_lookup_marked(cache, global_invalid, false, r)
+}
+
+/// `vg_lookup`, with `vg_invalid {}` also added when `vg_invalid` is set (the disk
+/// verification found the cached copy stale).
+pub fn vg_lookup_marked(
+    cache: &Cache,
+    global_invalid: bool,
+    vg_invalid: bool,
+    r: &Request,
+) -> Response {
+    let (uuid, name) = match resolve_vg(cache, r) {
+        Ok(found) => found,
+        Err(reply) => return reply,
     };
     let Some(vg) = cache.vgs.get(uuid) else {
         return Response::error("unknown", "UUID not found");
@@ -173,10 +190,11 @@ pub fn vg_lookup(cache: &Cache, global_invalid: bool, r: &Request) -> Response {
         write_tree(std::slice::from_ref(&lookup_section(cache, uuid, vg)))
     });
     let head = write_tree(&[Node::value("response", "OK"), Node::value("name", name)]);
-    let vg_invalid = cache
-        .info
-        .get(uuid)
-        .is_some_and(|i| i.flags & VGFL_INVALID != 0);
+    let vg_invalid = vg_invalid
+        || cache
+            .info
+            .get(uuid)
+            .is_some_and(|i| i.flags & VGFL_INVALID != 0);
     finish(head, section, global_invalid, vg_invalid)
 }
 
@@ -197,19 +215,27 @@ fn pv_node(cache: &Cache, pvid: &str, key: &str) -> Option<Node> {
     Some(pv)
 }
 
-/// `pv_lookup` by `uuid` or `device`.
-pub fn pv_lookup(cache: &Cache, global_invalid: bool, r: &Request) -> Response {
+/// The PVID a `pv_lookup` names, or the error reply.
+pub fn resolve_pv<'a>(cache: &'a Cache, r: &'a Request) -> Result<&'a str, Response> {
     let uuid = r.str("uuid");
     let device = r.int("device").map_or(0, |d| i64::from(d as i32));
     if uuid.is_none() && device == 0 {
-        return Response::error("failed", "need PVID or device");
+        return Err(Response::error("failed", "need PVID or device"));
     }
-    let pvid = match uuid {
-        Some(u) => u,
+    match uuid {
+        Some(u) => Ok(u),
         None => match cache.device_to_pvid.get(&(device as u64)) {
-            Some(p) => p.as_str(),
-            None => return Response::error("unknown", "device not found"),
+            Some(p) => Ok(p.as_str()),
+            None => Err(Response::error("unknown", "device not found")),
         },
+    }
+}
+
+/// `pv_lookup` by `uuid` or `device`.
+pub fn pv_lookup(cache: &Cache, global_invalid: bool, r: &Request) -> Response {
+    let pvid = match resolve_pv(cache, r) {
+        Ok(p) => p,
+        Err(reply) => return reply,
     };
     let Some(pv) = pv_node(cache, pvid, "physical_volume") else {
         return Response::error("unknown", "PV not found");

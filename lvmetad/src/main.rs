@@ -18,7 +18,8 @@ fn usage(prog: &str) -> String {
          \x20  -p       Set path to the pidfile\n\
          \x20  -s       Set path to the socket to listen on\n\
          \x20  -t       Time to wait in seconds before shutdown on idle (missing or 0 = infinite)\n\
-         \x20  --root-only  Refuse clients that are not root\n\n"
+         \x20  --root-only  Refuse clients that are not root\n\
+         \x20  --no-verify  Serve the cache without checking it against the disks (C's behaviour)\n\n"
     )
 }
 
@@ -42,6 +43,11 @@ fn main() {
     let mut opts = getopts::Options::new();
     add_common_options(&mut opts);
     opts.optflag("?", "", "show this help on stderr");
+    opts.optflag(
+        "",
+        "no-verify",
+        "serve the cache without checking it against the disks",
+    );
     let m = match opts.parse(&args[1..]) {
         Ok(m) => m,
         Err(e) => {
@@ -79,7 +85,12 @@ fn main() {
             std::process::exit(1);
         }
     };
-    if let Err(e) = common::daemon::run(config, Arc::new(lvmetad::Lvmetad::new())) {
+    let daemon = if m.opt_present("no-verify") {
+        lvmetad::Lvmetad::new()
+    } else {
+        lvmetad::Lvmetad::verifying()
+    };
+    if let Err(e) = common::daemon::run(config, Arc::new(daemon)) {
         eprintln!("lvmetad: {e}");
         std::process::exit(e.exit_code());
     }

@@ -192,6 +192,6 @@ pub fn pv_gone(cache: &mut Cache, r: &Request) -> Response {
 
 /// `pv_clear_all`: empty every table (token and flags stay).
 pub fn pv_clear_all(cache: &mut Cache) -> Response {
-    *cache = Cache::new();
+    cache.clear_all();
     Response::simple("OK", vec![])
 }

@@ -195,6 +195,16 @@ impl TokenState {
         }
     }
 
+    /// Forget the token (as an expired update does) so that the next lvm command sees
+    /// `token = "none"` and repopulates the cache; not while an update runs. True if dropped.
+    pub fn drop_for_rescan(&mut self) -> bool {
+        if self.token.is_empty() || self.token == IN_PROGRESS {
+            return false;
+        }
+        self.token.clear();
+        true
+    }
+
     /// The token as get_global_info reports it.
     pub fn shown(&self) -> &str {
         if self.token.is_empty() {

@@ -94,6 +94,14 @@ pub fn major_minor(dev: u64) -> (u32, u32) {
     (major as u32, minor as u32)
 }
 
+/// The kernel's name of a block device number (`/sys/dev/block/MAJ:MIN` -> `NAME`) as
+/// `/dev/NAME`; `None` when no block device has that number.
+pub fn block_device_path(devno: u64) -> Option<PathBuf> {
+    let (ma, mi) = major_minor(devno);
+    let link = std::fs::read_link(format!("/sys/dev/block/{ma}:{mi}")).ok()?;
+    Some(Path::new("/dev").join(link.file_name()?))
+}
+
 /// The synthetic device number of an image file.
 pub fn image_devno(st_dev: u64, st_ino: u64) -> u64 {
     let mut key = [0u8; 16];

@@ -1,7 +1,7 @@
 //! What was found, as rows like `pvs`, `vgs` and `lvs --segments` report them, built either from
 //! a disk scan or from what lvmetad caches; printed as aligned text or as hand-written JSON.
 
-use super::device::{major_minor, Device};
+use super::device::{block_device_path, major_minor, Device};
 use super::label::{dashed_uuid, SECTOR_SIZE};
 use super::metadata::{vg_from_tree, VolumeGroup};
 use super::pv::ScannedPv;
@@ -361,15 +361,13 @@ pub fn vg_from_lookup(reply: &Tree) -> Option<VolumeGroup> {
 
 /// `/dev/NAME` for a device number when sysfs knows it, else `MAJ:MIN`.
 pub fn device_name(devno: u64) -> String {
-    let (ma, mi) = major_minor(devno);
-    let sys = format!("/sys/dev/block/{ma}:{mi}");
-    std::fs::read_link(&sys)
-        .ok()
-        .and_then(|p| {
-            p.file_name()
-                .map(|n| format!("/dev/{}", n.to_string_lossy()))
-        })
-        .unwrap_or_else(|| format!("{ma}:{mi}"))
+    match block_device_path(devno) {
+        Some(p) => p.display().to_string(),
+        None => {
+            let (ma, mi) = major_minor(devno);
+            format!("{ma}:{mi}")
+        }
+    }
 }
 
 /// lvm-style human size: `60.00m`, `1.00g`.

@@ -1,0 +1,197 @@
+//! Reading one cached PV back from its disk: the block device behind a device number (sysfs),
+//! one `O_DIRECT` read of the device head (label and first mda header), and, only when the mda
+//! header moved, the committed metadata text. Every byte goes through `common::scan`'s reader
+//! and parsers (the one disk reader of the tree).
+//!
+//! [`inspect`] is I/O-free over any [`BlockSource`] (unit tests feed it images in memory);
+//! [`DevicePaths::open`] is the only place that opens a device.
+
+use common::scan::device::{block_device_path, major_minor, HEAD_READ};
+use common::scan::io::{BlockSource, FileSource, HeadCached};
+use common::scan::label::{dashed_uuid, read_label, DiskLocn, LabelError};
+use common::scan::mda::{read_committed_text, read_mda_header, MdaHeader};
+use common::scan::metadata::{parse_vg_text, VolumeGroup};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::fmt;
+use std::os::unix::fs::MetadataExt;
+use std::path::PathBuf;
+
+/// Why a device could not be opened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum OpenError {
+    /// No block device has this number (fake numbers, image files, a vanished device).
+    NoDevice(String),
+    /// The device exists but cannot be opened.
+    Open(String),
+}
+
+impl fmt::Display for OpenError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            OpenError::NoDevice(s) | OpenError::Open(s) => f.write_str(s),
+        }
+    }
+}
+
+/// Device number -> `/dev` path, remembered between checks (a sysfs lookup costs more than the
+/// read). A remembered name is trusted only after `fstat` of the opened file shows the number.
+#[derive(Debug, Default)]
+pub struct DevicePaths {
+    paths: Mutex<HashMap<u64, PathBuf>>,
+}
+
+impl DevicePaths {
+    /// Open the block device `devno` read-only with `O_DIRECT`.
+    pub fn open(&self, devno: u64) -> Result<FileSource, OpenError> {
+        let (ma, mi) = major_minor(devno);
+        let remembered = self.paths.lock().get(&devno).cloned();
+        for path in [remembered, None] {
+            let fresh = path.is_none();
+            let path = match path {
+                Some(p) => p,
+                None => block_device_path(devno)
+                    .ok_or_else(|| OpenError::NoDevice(format!("no block device {ma}:{mi}")))?,
+            };
+            let src = match FileSource::open(&path, true) {
+                Ok(src) => src,
+                Err(e) if fresh => {
+                    return Err(OpenError::Open(format!("{}: {e}", path.display())));
+                }
+                Err(_) => continue,
+            };
+            let rdev = src.file.metadata().map(|m| m.rdev()).unwrap_or(0);
+            if rdev == devno {
+                self.paths.lock().insert(devno, path);
+                return Ok(src);
+            }
+            self.paths.lock().remove(&devno);
+            if fresh {
+                return Err(OpenError::NoDevice(format!(
+                    "{} is not device {ma}:{mi}",
+                    path.display()
+                )));
+            }
+        }
+        Err(OpenError::NoDevice(format!("no block device {ma}:{mi}")))
+    }
+}
+
+/// What the head of a device showed for the PV expected there.
+#[derive(Debug)]
+pub enum Seen {
+    /// The head could not be read (EIO, a device shorter than its label or mda header).
+    Unreadable(String),
+    /// No valid LVM label (wiped, damaged, never there).
+    NoLabel(String),
+    /// A label of another PV.
+    OtherPv(String),
+    /// Our PV; the mda asked for is no longer in its pv_header.
+    MdaGone(u64),
+    /// Our PV, with the header of the mda asked for (if one was) and, when asked for, the
+    /// committed metadata as a VG (`None`: the mda holds none).
+    Pv {
+        header: Option<Result<MdaHeader, String>>,
+        text: Option<Result<Option<Box<VolumeGroup>>, String>>,
+    },
+}
+
+impl Seen {
+    /// Failures that a torn read (metadata being rewritten while read) can cause and that are
+    /// worth one more read.
+    pub fn worth_retry(&self) -> bool {
+        match self {
+            Seen::Unreadable(_) => false,
+            Seen::NoLabel(_) | Seen::OtherPv(_) | Seen::MdaGone(_) => true,
+            Seen::Pv { header, text } => {
+                matches!(header, Some(Err(_))) || matches!(text, Some(Err(_)))
+            }
+        }
+    }
+}
+
+/// Read the head of `src` (one read), check that it holds `pvid` (dashed), and read the header of
+/// its mda at `mda` (usually served from the same read). `want_text` is asked, given the header,
+/// whether the committed metadata must be read and parsed too.
+pub fn inspect(
+    src: &dyn BlockSource,
+    pvid: &str,
+    mda: Option<DiskLocn>,
+    want_text: impl FnOnce(&MdaHeader) -> bool,
+) -> Seen {
+    let head = match HeadCached::new(src, HEAD_READ) {
+        Ok(h) => h,
+        Err(e) => return Seen::Unreadable(e.to_string()),
+    };
+    let label = match read_label(&head) {
+        Ok(l) => l,
+        Err(LabelError::Read(e)) => return Seen::Unreadable(e.to_string()),
+        Err(e) => return Seen::NoLabel(e.to_string()),
+    };
+    let found = dashed_uuid(&label.pv.pvid);
+    if found != pvid {
+        return Seen::OtherPv(found);
+    }
+    let Some(locn) = mda else {
+        return Seen::Pv {
+            header: None,
+            text: None,
+        };
+    };
+    if !label
+        .pv
+        .metadata_areas
+        .iter()
+        .any(|m| m.offset == locn.offset)
+    {
+        return Seen::MdaGone(locn.offset);
+    }
+    let header = match read_mda_header(&head, locn) {
+        Ok(h) => h,
+        Err(e) => {
+            return Seen::Pv {
+                header: Some(Err(e.to_string())),
+                text: None,
+            }
+        }
+    };
+    let text = want_text(&header).then(|| match read_committed_text(&head, &header) {
+        Ok(None) => Ok(None),
+        Ok(Some(text)) => parse_vg_text(&text)
+            .map(|vg| Some(Box::new(vg)))
+            .map_err(|e| e.to_string()),
+        Err(e) => Err(e.to_string()),
+    });
+    Seen::Pv {
+        header: Some(Ok(header)),
+        text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use common::scan::MemSource;
+
+    #[test]
+    fn missing_devices_are_told_apart_from_failed_opens() {
+        let paths = DevicePaths::default();
+        // Major 4095 is what image files get: never a block device.
+        let fake = common::scan::device::makedev(4095, 12345);
+        assert!(matches!(paths.open(fake), Err(OpenError::NoDevice(_))));
+    }
+
+    #[test]
+    fn short_or_empty_images_are_no_pv() {
+        let empty = [0u8; 8192];
+        assert!(matches!(
+            inspect(&MemSource(&empty), "x", None, |_| false),
+            Seen::NoLabel(_)
+        ));
+        let tiny = [0u8; 100];
+        assert!(matches!(
+            inspect(&MemSource(&tiny), "x", None, |_| false),
+            Seen::NoLabel(_) | Seen::Unreadable(_)
+        ));
+    }
+}
