@@ -23,21 +23,9 @@ fn usage(prog: &str) -> String {
     )
 }
 
-/// Keep the daemon's memory flat under concurrent large replies (a `pv_list` of 1000 PVs is
-/// ~370 KB): a fixed, low mmap threshold makes such buffers go straight back to the kernel instead of
-/// glibc raising the threshold and keeping them in a heap, and a single arena stops every client thread
-/// from growing its own heap.
-fn tune_malloc() {
-    // SAFETY: mallopt only adjusts allocator parameters; it is called before any thread starts.
-    unsafe {
-        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 * 1024);
-        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 * 1024);
-        libc::mallopt(libc::M_ARENA_MAX, 1);
-    }
-}
-
 fn main() {
-    tune_malloc();
+    // before any thread starts (glibc only; see its doc for musl)
+    common::daemon::tune_allocator();
     let args: Vec<String> = std::env::args().collect();
     let prog = args.first().map_or("lvmetad", String::as_str).to_owned();
     let mut opts = getopts::Options::new();

@@ -9,7 +9,8 @@
 //! - [`cli`]: the options every daemon shares (`-f -s -p -l -t -h -V`).
 //! - [`process`]: the locked pidfile and daemonizing with a readiness pipe (cmirrord uses them too).
 //! - private: `listen` (the listening socket and lvm2's stale-socket rules), `conn` (connection
-//!   threads and their registry), `sys` (every `unsafe` call: signals, fork, pidfile lock, fd 3).
+//!   threads and their registry), `sys` (every `unsafe` call: signals, fork, pidfile lock, fd 3,
+//!   the allocator's tuning, re-exported as [`tune_allocator`]).
 //!
 //! User-facing behaviour and the differences from C are in `common/README-daemon.md`.
 //!
@@ -32,6 +33,7 @@ use std::sync::Arc;
 
 pub use client::{Client, ClientError};
 pub use server::{request_shutdown, run, ServerConfig, ServerError};
+pub use sys::tune_allocator;
 
 /// One request as the daemon handler sees it.
 #[derive(Debug, Clone)]
