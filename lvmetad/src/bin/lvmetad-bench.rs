@@ -7,6 +7,8 @@
 //! lvmetad-bench --socket PATH check PVS VGS           every vg_lookup / pv_lookup is right
 //! lvmetad-bench --socket PATH dumps CLIENTS SECS      concurrent dump clients
 //! lvmetad-bench --socket PATH mixed CLIENTS SECS PVS VGS   mixed reads and idempotent writes
+//! lvmetad-bench --socket PATH pv_lists CLIENTS SECS   concurrent pv_list clients; the daemon's
+//!                                                    RSS and peak RSS (VmHWM) after
 //! ```
 //! Without `--socket` it starts the `lvmetad` binary found next to itself in a temp dir.
 //! Each VG gets PVS/VGS PVs and 2 LVs; each PV has one mda, like `pvcreate` defaults.
@@ -153,11 +155,16 @@ fn daemon_pid(socket: &Path) -> Option<u32> {
 }
 
 fn rss_kib(pid: u32) -> u64 {
+    status_kib(pid, "VmRSS:")
+}
+
+/// A `kB` field of /proc/PID/status (0 when unknown).
+fn status_kib(pid: u32, field: &str) -> u64 {
     std::fs::read_to_string(format!("/proc/{pid}/status"))
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
@@ -446,6 +453,27 @@ fn main() {
                 true,
             );
             println!("{n} dumps, {err} errors");
+            if err > 0 {
+                exit(1);
+            }
+        }
+        "pv_lists" => {
+            let (clients, secs) = (num(&args, 1, "CLIENTS"), num(&args, 2, "SECS"));
+            let pid = daemon_pid(&socket).unwrap_or(0);
+            let list = Arc::new(|_: usize, _: u64| envelope("pv_list"));
+            let (n, lat, err) = load(
+                &socket,
+                clients,
+                Duration::from_secs(secs as u64),
+                list,
+                true,
+            );
+            println!(
+                "{n} pv_lists, {err} errors, p50 {:.3} ms; RSS {} KiB, peak {} KiB",
+                pct(&lat, 0.5),
+                rss_kib(pid),
+                status_kib(pid, "VmHWM:")
+            );
             if err > 0 {
                 exit(1);
             }
