@@ -5,7 +5,9 @@
 # lvmetad and lvmpolld protocol tests (lvmetad-protocol, lvmpolld-options, lvmpolld-differential)
 # and the bad-input test (rel-badinput) run against them. cmirrord, whose corosync libraries are
 # shared-only and built for glibc, is built dynamically in the same make and runs. make install
-# installs both kinds; make sizes prints each program's size.
+# installs both kinds; make sizes prints each program's size. The libdaemon test server (testd)
+# is built the same way and daemon-wire runs against it: a panicking handler is caught, so the
+# musl build's unwinder (libunwind.a and our __fprintf_chk shim) works.
 # The musl standard library is built from source (Debian's rustc-web + rust-web-src) into the
 # shared target dir: a cold run costs about 5 minutes on 2 busy cores, a warm one seconds plus
 # the protocol tests. Skips only when the musl toolchain is not installed (./test.sh as root
@@ -37,7 +39,9 @@ fi
 t0=$SECONDS
 (
     flock 9
-    nice -n 10 make -C "$dir" --no-print-directory CARGO_TARGET_DIR="$PKG_BUILD/target" >>"$TESTDIR/make.log" 2>&1
+    nice -n 10 make -C "$dir" --no-print-directory CARGO_TARGET_DIR="$PKG_BUILD/target" \
+        STATIC_EXTRA_PKGS="-p common --bin dm-thin-msg --example testd --example testc" \
+        >>"$TESTDIR/make.log" 2>&1
 ) 9>"$PKG_ROOT/.lock" || { tail -40 "$TESTDIR/make.log" >&2; fail "static make failed"; }
 note "static release build: $((SECONDS - t0))s"
 
@@ -85,14 +89,20 @@ if [ "$have_cmirrord" = yes ]; then
     [ $? -lt 126 ] || fail "cmirrord does not run"
 fi
 
-# The static daemons (and lvmetactl) under their protocol tests: a BIN directory holding them,
-# plus the debug build's test clients that those tests drive them with.
+# The static daemons (and lvmetactl, testd, testc) under their protocol tests: a BIN directory
+# holding them, plus the debug build's load client that lvmetad-protocol drives lvmetad with.
 bin=$TESTDIR/bin
-mkdir -p "$bin"
+mkdir -p "$bin/examples"
 for p in lvmetad lvmetactl lvmpolld; do ln -s "$sbin/$p" "$bin/$p"; done
+for p in testd testc; do
+    f=$PKG_BUILD/target/$target/release/examples/$p
+    why=$(not_static "$f")
+    [ -z "$why" ] || fail "$p is not a static executable:$why"
+    ln -s "$f" "$bin/examples/$p"
+done
 ln -s "$TOP/target/debug/lvmetad-bench" "$bin/lvmetad-bench"
 [ -x "$bin/lvmetad-bench" ] || fail "no $TOP/target/debug/lvmetad-bench: cargo build --workspace --all-targets"
-for t in lvmetad-protocol lvmpolld-options lvmpolld-differential rel-badinput; do
+for t in daemon-wire lvmetad-protocol lvmpolld-options lvmpolld-differential rel-badinput; do
     s0=$SECONDS
     BIN=$bin bash "$TOP/tests/shell/$t.sh" >"$TESTDIR/$t.out" 2>&1
     rc=$?
