@@ -76,7 +76,7 @@ compare_with_lvm() {
 
 # start_lvmetad: our lvmetad in the foreground on a private socket; sets SOCK and LVMETAD_PID.
 start_lvmetad() {
-    [ -x "$BIN/lvmetad" ] || skip "lvmetad not built"
+    [ -x "$BIN/lvmetad" ] || fail "lvmetad not built at $BIN/lvmetad"
     SOCK=$TESTDIR/lvmetad.socket
     "$BIN/lvmetad" -f -s "$SOCK" -p "$TESTDIR/lvmetad.pid" >"$TESTDIR/lvmetad.log" 2>&1 &
     LVMETAD_PID=$!
@@ -84,7 +84,7 @@ start_lvmetad() {
     local i
     for ((i = 0; i < 100; i++)); do
         [ -S "$SOCK" ] && return 0
-        kill -0 "$LVMETAD_PID" 2>/dev/null || skip "lvmetad does not run yet: $(head -3 "$TESTDIR/lvmetad.log")"
+        kill -0 "$LVMETAD_PID" 2>/dev/null || fail "lvmetad died at start: $(head -3 "$TESTDIR/lvmetad.log")"
         sleep 0.05
     done
     fail "lvmetad socket did not appear"
