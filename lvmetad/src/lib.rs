@@ -110,6 +110,11 @@ impl Lvmetad {
 
     /// Answer one request (never `hello`, which the server answers).
     pub fn handle(&self, r: &Request) -> Response {
+        // C runs an unparsable request through the token check and answers token_mismatch
+        // (its token reads as "NONE"); the request is refused as bad input instead.
+        if r.tree.is_none() {
+            return Response::error("failed", "request could not be parsed");
+        }
         let int32 = |p: &str| r.int(p).map(|v| i64::from(v as i32));
         let env = Envelope {
             request: r.name(),

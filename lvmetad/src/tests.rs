@@ -291,7 +291,10 @@ fn token_mismatch_and_garbage() {
         peer: None,
     };
     let r = d.handle(&garbage).to_payload();
-    assert!(r.contains("received = \"NONE\""));
+    assert_eq!(
+        r,
+        "response = \"failed\"\nreason = \"request could not be parsed\"\n"
+    );
     let r = d
         .handle(&req("request=\"nope\"\ntoken=\"skip\""))
         .to_payload();
