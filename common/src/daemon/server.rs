@@ -8,7 +8,8 @@
 //! its own thread (see `conn`). On a shutdown signal it stops accepting, lets requests in flight
 //! finish, unblocks idle clients and joins every thread, so it exits promptly even with idle
 //! clients connected (C 2.02.187 waits for them to hang up). Then `Handler::shutdown`, and the
-//! socket (unless activated) and pidfile are removed.
+//! socket (unless activated) and pidfile are removed. When the last client has left, the free
+//! heap glibc keeps after a burst is given back (`malloc_trim`; at most every 200 ms).
 //!
 //! `run` uses process-wide state (signal handlers, the logger) and forks: call it once, from the
 //! main thread, before starting any thread of your own when not in the foreground.
@@ -31,6 +32,9 @@ pub use super::sys::request_shutdown;
 
 /// How long shutdown waits for requests in flight before exiting anyway.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
+/// Least time between two heap trims when clients come and go quickly (the trim after the last
+/// client of a burst is deferred, never skipped).
+const TRIM_INTERVAL: Duration = Duration::from_millis(200);
 
 /// Everything the server needs from a daemon's command line.
 #[derive(Debug, Clone)]
@@ -216,6 +220,9 @@ impl Server {
         let idle_timeout = c.idle_timeout;
         let mut idle_since: Option<Instant> = None;
         let mut accept_paused_until: Option<Instant> = None;
+        // Free heap goes back to the kernel once the last client has left (see `give_back`).
+        let mut served_since_trim = false;
+        let mut last_trim: Option<Instant> = None;
         loop {
             self.reap();
             if sys::shutdown_requested() {
@@ -249,8 +256,22 @@ impl Server {
             }
             let accepting =
                 conns < self.shared.config.max_connections && accept_paused_until.is_none();
-            // Wake at least once a second while the idle timeout or an accept pause runs.
-            let timeout = if idle_timeout.is_some() || accept_paused_until.is_some() {
+            let mut trim_in = None;
+            if served_since_trim && conns == 0 {
+                match last_trim.map(|t| TRIM_INTERVAL.saturating_sub(t.elapsed())) {
+                    Some(wait) if !wait.is_zero() => trim_in = Some(wait),
+                    _ => {
+                        sys::release_free_heap();
+                        served_since_trim = false;
+                        last_trim = Some(Instant::now());
+                    }
+                }
+            }
+            // Wake at least once a second while the idle timeout or an accept pause runs, and in
+            // time for a deferred heap trim.
+            let timeout = if let Some(wait) = trim_in {
+                PollTimeout::from(wait.as_millis().clamp(1, 1000) as u16)
+            } else if idle_timeout.is_some() || accept_paused_until.is_some() {
                 PollTimeout::from(1000u16)
             } else {
                 PollTimeout::NONE
@@ -271,6 +292,7 @@ impl Server {
             drop(fds);
             wake.drain();
             if listen_ready && !sys::shutdown_requested() {
+                served_since_trim = true;
                 if self.accept_all() {
                     idle_since = None;
                 } else {
