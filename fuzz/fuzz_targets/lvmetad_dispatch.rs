@@ -2,13 +2,13 @@
 //! Arbitrary bytes as a sequence of lvmetad requests (split on the `"\n##\n"` terminator, each
 //! parsed as the server does) dispatched into one in-memory daemon whose token is set up first,
 //! so state-changing requests reach the cache. Every reply is serialised. After the sequence the
-//! whole state is read back (dump, lists, global info, lookups of every id the dump names), which
+//! whole state is read back (dump, lists, global info, a lookup of every VG and PV the dump names), which
 //! must never panic and must leave the dump byte for byte as it was. The same input is then
 //! replayed on the resulting state and read back again.
 //!
 //! Speed (about 50x the first version, which read everything back after every request): the
-//! fixed requests are built once per process, lookups are built as trees (no text parsing), and
-//! the full read-back runs once per pass. A state reached in the middle of a sequence is still
+//! fixed requests are built once per process, the input is parsed once for both passes, lookups
+//! are built as trees (no text parsing), and the full read-back runs once per pass. A state reached in the middle of a sequence is still
 //! read back whole: it is the final state of the input cut after that request, an input the
 //! fuzzer reaches by its own truncations.
 use common::config::{parse, DupMode, Node, Tree};
@@ -78,48 +78,56 @@ fn reads(d: &Lvmetad) -> String {
         // unquoted, which no libdm-style parser reads back as written.
         let _ = d.handle(q).to_payload();
     }
-    // look up every id the dump shows (top-level keys of its trees)
-    for line in dump
-        .lines()
-        .filter(|l| l.ends_with(" {") && !l.starts_with('\t'))
-    {
-        let key = line.trim_end_matches(" {").trim_matches('"');
-        if key.contains('"') || key.contains('\\') {
-            continue;
-        }
-        for q in ["vg_lookup", "pv_lookup"] {
-            let r = tree(vec![
-                Node::value("request", q),
-                Node::value("token", "skip"),
-                Node::value("uuid", key),
-            ]);
-            let _ = d.handle(&r).to_payload();
+    // look up every VG and every PV the dump shows (top-level keys of its first two parts)
+    let mut lookup = "";
+    for line in dump.lines() {
+        match line {
+            "# VG METADATA" => lookup = "vg_lookup",
+            "# PV METADATA" => lookup = "pv_lookup",
+            l if l.starts_with("# ") => lookup = "",
+            l if !lookup.is_empty() && l.ends_with(" {") && !l.starts_with('\t') => {
+                let key = l.trim_end_matches(" {").trim_matches('"');
+                if key.contains('"') || key.contains('\\') {
+                    continue;
+                }
+                let r = tree(vec![
+                    Node::value("request", lookup),
+                    Node::value("token", "skip"),
+                    Node::value("uuid", key),
+                ]);
+                let _ = d.handle(&r).to_payload();
+            }
+            _ => {}
         }
     }
     dump
 }
 
 fuzz_target!(|data: &[u8]| {
+    // Split and parse once; both passes dispatch the same parsed requests.
+    let mut requests = Vec::new();
+    let mut rest = data;
+    loop {
+        let (msg, next) = match rest.windows(4).position(|w| w == b"\n##\n") {
+            Some(i) => (&rest[..i], Some(&rest[i + 4..])),
+            None => (rest, None),
+        };
+        requests.push(Request {
+            tree: parse(msg, DupMode::KeepAll).ok(),
+            peer: None,
+        });
+        match next {
+            Some(n) if !n.is_empty() => rest = n,
+            _ => break,
+        }
+    }
     let d = Lvmetad::new();
     for s in &fixed().setup {
         d.handle(s);
     }
-    for _round in 0..2 {
-        let mut rest = data;
-        loop {
-            let (msg, next) = match rest.windows(4).position(|w| w == b"\n##\n") {
-                Some(i) => (&rest[..i], Some(&rest[i + 4..])),
-                None => (rest, None),
-            };
-            let r = Request {
-                tree: parse(msg, DupMode::KeepAll).ok(),
-                peer: None,
-            };
-            let _ = d.handle(&r).to_payload();
-            match next {
-                Some(n) if !n.is_empty() => rest = n,
-                _ => break,
-            }
+    for _pass in 0..2 {
+        for r in &requests {
+            let _ = d.handle(r).to_payload();
         }
         let state = reads(&d);
         assert_eq!(dump(&d), state, "reading the state back changed it");
