@@ -37,8 +37,10 @@ for i in 1 2 3; do
     kc "$i" "resync $U $i 0 $N" "cycle $U $i 40 $((10 * i))" >"$TESTDIR/stream$i.out" 2>&1 &
     pids+=($!)
 done
-for p in "${pids[@]}"; do wait "$p" || true; done
-for i in 1 2 3; do grep -q . "$TESTDIR/stream$i.out" || fail "stream $i: $(cat "$TESTDIR/stream$i.out")"; done
+for i in 1 2 3; do
+    wait "${pids[$((i - 1))]}" || fail "stream $i failed: $(cat "$TESTDIR/stream$i.out")"
+    grep -q . "$TESTDIR/stream$i.out" || fail "stream $i printed nothing"
+done
 total=$(( $(head -1 "$TESTDIR/stream1.out") + $(head -1 "$TESTDIR/stream2.out") + $(head -1 "$TESTDIR/stream3.out") ))
 expect_eq "regions recovered by the three streams" "$total" $((N - 100))
 expect_eq "node 1 = node 2" "$(view 1 1)" "$(view 2 2)"
@@ -61,7 +63,7 @@ expect_eq "second log complete" "$(kc 2 "sync_count $V 2")" "$N"
 
 note "node 3 crashes; node 2 carries on alone"
 kill -9 "$(cm_pid 3 cmirrord)"
-sleep 0.5
+wait_gone "$(cm_pid 3 cmirrord)" 10 || fail "node 3's cmirrord survived SIGKILL"
 expect_eq "node 2 after crash" "$(kc 2 "mark $V 2 7" "is_clean $V 2 7" "clear $V 2 7" "flush $V 2" "is_clean $V 2 7" | paste -sd' ')" "ok 0 ok ok 1"
 
 note "8 TiB mirror, 512 KiB regions: a 2 x 2 MiB checkpoint, larger than one CPG message"
@@ -72,8 +74,21 @@ t0=$(date +%s.%N)
 kc 3 "ctr $B 3 17179869184 clustered-core 1024 nosync" "resume $B 3" >/dev/null || fail "big log node 3"
 t1=$(date +%s.%N)
 note "join with a 2 x 2 MiB checkpoint took $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.2f", b-a}') s"
-grep -E "Checkpoint for node 3 sent in [0-9]+ pieces" "$(cm_dir 1)/cmirrord.log" | tail -1
-pieces=$(grep -oE "Checkpoint for node 3 sent in [0-9]+ pieces" "$(cm_dir 1)/cmirrord.log" | tail -1 | grep -oE '[0-9]+ pieces' | cut -d' ' -f1)
-[ "${pieces:-0}" -gt 1 ] || fail "big checkpoint was not split (pieces=$pieces)"
+# The image is a 36-byte header, the sync and clean bitmaps (2^24 regions: 2 MiB each) and an
+# empty mark list (4 bytes); each piece carries at most max_message - 184 (message header) - 8
+# (piece header) bytes of it.
+# (node 1 logs it once the last piece is out: wait for the line of this log, $B's short uuid)
+for _ in $(seq 100); do
+    line=$(grep -E "\[${B: -8}\] Checkpoint for node 3 sent in [0-9]+ pieces of at most [0-9]+ bytes" "$(cm_dir 1)/cmirrord.log" | tail -1)
+    [ -n "$line" ] && break
+    sleep 0.1
+done
+note "${line:-no checkpoint line}"
+pieces=$(sed -n 's/.*sent in \([0-9]*\) pieces of at most \([0-9]*\) bytes.*/\1/p' <<<"$line")
+max=$(sed -n 's/.*sent in \([0-9]*\) pieces of at most \([0-9]*\) bytes.*/\2/p' <<<"$line")
+[ -n "$pieces" ] && [ -n "$max" ] || fail "no checkpoint line for node 3 in node 1's log"
+image=$((36 + 2 * 2097152 + 4)) chunk=$((max - 184 - 8))
+expect_eq "checkpoint pieces for a $image-byte image in ${max}-byte messages" "$pieces" $(((image + chunk - 1) / chunk))
+[ "$pieces" -gt 1 ] || fail "big checkpoint was not split (pieces=$pieces)"
 expect_eq "big log on node 3" "$(kc 3 "sync_count $B 3" "in_sync $B 3 1000000" "in_sync $B 3 1000001" | paste -sd' ')" "16777215 0 1"
 echo "3-node corosync: ok"

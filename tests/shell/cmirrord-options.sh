@@ -44,19 +44,29 @@ wait_gone "$child" 5 || fail "daemon did not exit on SIGTERM"
 [ -e "$CMIRRORD_PIDFILE" ] && fail "pidfile left behind"
 
 # The real kernel link: netlink connector bound to CN_IDX_DM (needs root and CONFIG_CONNECTOR).
-if [ "$(id -u)" = 0 ]; then
-    "$BIN/cmirrord" -f >"$TESTDIR/nl.log" 2>&1 &
-    pid=$!
-    at_exit "kill -9 $pid"
-    sleep 0.3
-    if kill -0 $pid 2>/dev/null; then
-        grep -q "Starting cmirrord:" "$TESTDIR/nl.log" || fail "no start message: $(cat "$TESTDIR/nl.log")"
-        kill -TERM $pid
-        wait_gone $pid 5 || fail "netlink daemon did not exit on SIGTERM"
-    else
-        wait $pid; rc=$?
-        note "netlink connector unavailable here (exit $rc): $(cat "$TESTDIR/nl.log")"
-        [ $rc = 3 ] || [ $rc = 4 ] || [ $rc = 5 ] || fail "netlink failure exit $rc is not C's 3/4/5"
-    fi
+# Where both exist the daemon must start and serve; a daemon that dies is a failure.
+if [ "$(id -u)" != 0 ]; then
+    note "SKIPPED the netlink part: needs root"
+    skip "netlink part needs root (the rest passed)"
+elif [ ! -e /proc/net/connector ]; then
+    note "SKIPPED the netlink part: kernel without CONFIG_CONNECTOR (no /proc/net/connector)"
+    skip "kernel has no netlink connector (the rest passed)"
 fi
+"$BIN/cmirrord" -f >"$TESTDIR/nl.log" 2>&1 &
+pid=$!
+at_exit "kill -9 $pid"
+for _ in $(seq 100); do
+    grep -q "Starting cmirrord:" "$TESTDIR/nl.log" && break
+    kill -0 $pid 2>/dev/null || break
+    sleep 0.1
+done
+if ! kill -0 $pid 2>/dev/null; then
+    wait $pid; rc=$?
+    fail "netlink daemon died (exit $rc): $(cat "$TESTDIR/nl.log")"
+fi
+grep -q "Starting cmirrord:" "$TESTDIR/nl.log" || fail "no start message: $(cat "$TESTDIR/nl.log")"
+kill -TERM $pid
+wait_gone $pid 5 || fail "netlink daemon did not exit on SIGTERM"
+wait $pid; rc=$?
+[ $rc = 0 ] || fail "netlink daemon exit $rc after SIGTERM: $(cat "$TESTDIR/nl.log")"
 echo "options: ok"
