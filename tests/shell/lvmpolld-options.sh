@@ -45,6 +45,8 @@ check grep -q '^  		lvid="IDLE1"$' "$TESTDIR/dump.rust"
 if [ -x "$C_LVMPOLLD" ]; then
     "$C_LVMPOLLD" --dump >"$TESTDIR/dump.c" || fail "C --dump against our daemon failed"
     check cmp -s "$TESTDIR/dump.rust" "$TESTDIR/dump.c"
+else
+    note "SKIPPED: C --dump against our daemon ($C_LVMPOLLD not installed)"
 fi
 sleep 2.5
 check kill -0 "$pid"    # still running: a poll is active although 2 s passed
@@ -57,11 +59,13 @@ unset LVM_LVMPOLLD_SOCKET LVM_LVMPOLLD_PIDFILE
 if [ -x "$C_LVMPOLLD" ]; then
     polld_start cref "$C_LVMPOLLD"
     printf 'request = "merge"\nlvid = "CREF"\nvgname = "vg"\nlvname = "lv-3000-0"\ninterval = "2"\nsysdir = "/x"\n' |
-        polld_raw "$TESTDIR/cref.socket" >/dev/null
+        polld_raw "$TESTDIR/cref.socket" | grep -q 'response = "OK"' || fail "C lvmpolld refused the merge poll"
     "$C_LVMPOLLD" --dump -s "$TESTDIR/cref.socket" | sed -E 's/pid=[0-9]+/pid=N/' >"$TESTDIR/cdump.c"
     "$P" --dump -s "$TESTDIR/cref.socket" | sed -E 's/pid=[0-9]+/pid=N/' >"$TESTDIR/cdump.rust"
     check grep -q 'LVM_SYSTEM_DIR="/x"' "$TESTDIR/cdump.rust"
     check cmp -s "$TESTDIR/cdump.c" "$TESTDIR/cdump.rust"
+else
+    note "SKIPPED: our --dump against the C daemon ($C_LVMPOLLD not installed)"
 fi
 
 # pvmove --abort stops the running poll of the same LV (a deliberate difference from C)
