@@ -168,6 +168,21 @@ pub fn inspect(
     }
 }
 
+/// [`inspect`], read once more when the first read failed in a way a concurrent rewrite of the
+/// label or metadata can cause (a torn read). Returns what was seen and the number of reads.
+pub fn inspect_twice(
+    src: &dyn BlockSource,
+    pvid: &str,
+    mda: Option<DiskLocn>,
+    want_text: impl Fn(&MdaHeader) -> bool,
+) -> (Seen, u64) {
+    let first = inspect(src, pvid, mda, &want_text);
+    if !first.worth_retry() {
+        return (first, 1);
+    }
+    (inspect(src, pvid, mda, &want_text), 2)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,6 +194,184 @@ mod tests {
         // Major 4095 is what image files get: never a block device.
         let fake = common::scan::device::makedev(4095, 12345);
         assert!(matches!(paths.open(fake), Err(OpenError::NoDevice(_))));
+    }
+
+    use common::scan::crc::{calc_crc, INITIAL_CRC};
+    use common::scan::label::{encode_label_sector, PvHeader};
+    use common::scan::mda::{encode_mda_header, RawLocn};
+    use std::cell::Cell;
+
+    const PVID: &str = "fQvILRuA8coAfpzufGo2gQE2LNKJgIoP";
+    const MDA: DiskLocn = DiskLocn {
+        offset: 4096,
+        size: 61440,
+    };
+
+    fn text(seqno: u32) -> Vec<u8> {
+        let mut t = format!(
+            "vgT {{\nid = \"Ab1234-abcd-abcd-abcd-abcd-abcd-abcdef\"\nseqno = {seqno}\n\
+             format = \"lvm2\"\nstatus = [\"READ\"]\nextent_size = 8192\nmax_lv = 0\nmax_pv = 0\n\
+             physical_volumes {{\npv0 {{\nid = \"{}\"\nstatus = [\"ALLOCATABLE\"]\n\
+             dev_size = 131072\npe_start = 2048\npe_count = 15\n}}\n}}\n}}\n",
+            dashed_uuid(PVID)
+        )
+        .into_bytes();
+        t.push(0);
+        t
+    }
+
+    /// A 64 KiB PV image with one mda at 4096 whose committed text has `seqno`.
+    fn image(seqno: u32) -> Vec<u8> {
+        let mut img = vec![0u8; 65536];
+        let pv = PvHeader {
+            pvid: PVID.to_owned(),
+            device_size: 65536,
+            data_areas: vec![DiskLocn {
+                offset: 1048576,
+                size: 0,
+            }],
+            metadata_areas: vec![MDA],
+            ext_version: 2,
+            ext_flags: 1,
+            bootloader_areas: vec![],
+        };
+        img[512..1024].copy_from_slice(&encode_label_sector(1, &pv));
+        let t = text(seqno);
+        let slot = RawLocn {
+            offset: 512,
+            size: t.len() as u64,
+            checksum: calc_crc(INITIAL_CRC, &t),
+            flags: 0,
+        };
+        img[4096..4608].copy_from_slice(&encode_mda_header(4096, MDA.size, slot));
+        img[4608..4608 + t.len()].copy_from_slice(&t);
+        img
+    }
+
+    fn seqno_seen(s: &Seen) -> Option<u64> {
+        match s {
+            Seen::Pv {
+                header: Some(Ok(_)),
+                text: Some(Ok(Some(vg))),
+            } => Some(vg.seqno),
+            _ => None,
+        }
+    }
+
+    #[test]
+    fn a_good_pv_shows_its_header_and_text() {
+        let img = image(7);
+        let s = inspect(&MemSource(&img), &dashed_uuid(PVID), Some(MDA), |_| true);
+        assert_eq!(seqno_seen(&s), Some(7));
+        let s = inspect(&MemSource(&img), "other", Some(MDA), |_| true);
+        assert!(matches!(s, Seen::OtherPv(_)));
+    }
+
+    /// A device whose every read fails with EIO.
+    struct Eio;
+    impl BlockSource for Eio {
+        fn size(&self) -> u64 {
+            65536
+        }
+        fn read_exact_at(&self, _: &mut [u8], _: u64) -> std::io::Result<()> {
+            Err(std::io::Error::from_raw_os_error(libc::EIO))
+        }
+    }
+
+    #[test]
+    fn eio_is_unreadable_and_not_retried() {
+        let (s, reads) = inspect_twice(&Eio, &dashed_uuid(PVID), Some(MDA), |_| true);
+        assert!(matches!(s, Seen::Unreadable(_)), "{s:?}");
+        assert_eq!(reads, 1);
+    }
+
+    #[test]
+    fn truncated_below_the_mda_has_no_header() {
+        let img = image(7);
+        let s = inspect(
+            &MemSource(&img[..2048]),
+            &dashed_uuid(PVID),
+            Some(MDA),
+            |_| true,
+        );
+        assert!(
+            matches!(
+                s,
+                Seen::Pv {
+                    header: Some(Err(_)),
+                    ..
+                }
+            ),
+            "{s:?}"
+        );
+    }
+
+    #[test]
+    fn bad_header_checksum_is_an_error_after_a_retry() {
+        let mut img = image(7);
+        img[4096 + 200] ^= 0xff;
+        let (s, reads) = inspect_twice(&MemSource(&img), &dashed_uuid(PVID), Some(MDA), |_| true);
+        assert!(
+            matches!(
+                s,
+                Seen::Pv {
+                    header: Some(Err(_)),
+                    ..
+                }
+            ),
+            "{s:?}"
+        );
+        assert_eq!(reads, 2);
+    }
+
+    /// A device being rewritten: the first read sees the new header with half-written text,
+    /// later reads the finished write.
+    struct Torn {
+        torn: Vec<u8>,
+        done: Vec<u8>,
+        reads: Cell<u32>,
+    }
+    impl BlockSource for Torn {
+        fn size(&self) -> u64 {
+            self.done.len() as u64
+        }
+        fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> std::io::Result<()> {
+            self.reads.set(self.reads.get() + 1);
+            let img = if self.reads.get() == 1 {
+                &self.torn
+            } else {
+                &self.done
+            };
+            MemSource(img).read_exact_at(buf, offset)
+        }
+    }
+
+    #[test]
+    fn torn_reads_are_retried_and_never_pass_as_good() {
+        let done = image(8);
+        let mut torn = done.clone();
+        // The new header is on disk, the text behind it only half written.
+        let half = 4608 + text(8).len() / 2;
+        torn[half..half + 40].fill(0);
+        let src = Torn {
+            torn: torn.clone(),
+            done,
+            reads: Cell::new(0),
+        };
+        let (s, reads) = inspect_twice(&src, &dashed_uuid(PVID), Some(MDA), |_| true);
+        assert_eq!((seqno_seen(&s), reads), (Some(8), 2), "{s:?}");
+        // Still torn at the second read: an error, never a VG.
+        let (s, _) = inspect_twice(&MemSource(&torn), &dashed_uuid(PVID), Some(MDA), |_| true);
+        assert!(
+            matches!(
+                s,
+                Seen::Pv {
+                    text: Some(Err(_)),
+                    ..
+                }
+            ),
+            "{s:?}"
+        );
     }
 
     #[test]

@@ -31,7 +31,7 @@ use common::daemon::Request;
 use common::scan::label::DiskLocn;
 use common::scan::mda::{MdaHeader, RawLocn};
 use common::scan::metadata::VolumeGroup;
-use disk::{inspect, DevicePaths, OpenError, Seen};
+use disk::{inspect, inspect_twice, DevicePaths, OpenError, Seen};
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -234,24 +234,13 @@ impl Verifier {
         };
         let confirmed = self.confirmed(t);
         let member = t.vg.is_some();
-        let mut seen = None;
-        for attempt in 0..2 {
-            bump(&self.n.reads);
-            let s = inspect(&src, &t.pvid, t.mda, |h: &MdaHeader| {
-                member
-                    && h.committed.offset != 0
-                    && !h.ignored()
-                    && confirmed != Some((h.start, h.committed))
-            });
-            let retry = attempt == 0 && s.worth_retry();
-            seen = Some(s);
-            if !retry {
-                break;
-            }
-        }
-        let Some(seen) = seen else {
-            return Finding::Unreadable(format!("PV {}: not read", t.pvid));
-        };
+        let (seen, reads) = inspect_twice(&src, &t.pvid, t.mda, |h: &MdaHeader| {
+            member
+                && h.committed.offset != 0
+                && !h.ignored()
+                && confirmed != Some((h.start, h.committed))
+        });
+        self.n.reads.fetch_add(reads, Ordering::Relaxed);
         let pv = &t.pvid;
         let (header, text) = match seen {
             Seen::Unreadable(e) => return Finding::Unreadable(format!("PV {pv}: {e}")),
