@@ -4,6 +4,7 @@
 //! `i / 32` at position `i % 32`, and `region_count / 32 + 1` words (one more than needed when the
 //! count is a multiple of 32, as C allocates). Serialised as little-endian words, which is the
 //! LSB-first byte bitmap of the disk log and the checkpoint on every host.
+#![forbid(unsafe_code)]
 
 use std::fmt;
 

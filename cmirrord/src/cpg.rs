@@ -13,7 +13,7 @@ use crossbeam_channel::{unbounded, Receiver, Sender};
 use rust_corosync::cpg;
 use rust_corosync::{CsError, DispatchFlags, NodeId};
 use std::collections::HashMap;
-use std::os::fd::RawFd;
+use std::os::fd::BorrowedFd;
 use std::sync::OnceLock;
 
 static EVENTS: OnceLock<Sender<TransportEvent>> = OnceLock::new();
@@ -94,11 +94,14 @@ impl Default for CpgTransport {
 }
 
 impl Transport for CpgTransport {
-    fn poll_fds(&self) -> Vec<(RawFd, String)> {
+    fn poll_fds(&self) -> Vec<(BorrowedFd<'_>, String)> {
         self.handles
             .iter()
             .filter(|(g, _)| !self.dead.contains(*g))
             .filter_map(|(g, h)| cpg::fd_get(h).ok().map(|fd| (fd, g.clone())))
+            // SAFETY: the fd belongs to the CPG handle in `self.handles`; a handle is finalized
+            // (closing its fd) only through `&mut self`, so it stays open while `&self` lends it.
+            .map(|(fd, g)| (unsafe { BorrowedFd::borrow_raw(fd) }, g))
             .collect()
     }
 

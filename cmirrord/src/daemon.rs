@@ -3,6 +3,7 @@
 //!
 //! Signals: INT/QUIT/TERM/HUP exit only when no log exists ("Cluster logs exist. Refusing to
 //! exit." otherwise); USR1/USR2 dump the log and cluster state to the log; PIPE is ignored.
+#![forbid(unsafe_code)]
 
 use crate::connector::{self, KernelLink, LinkError};
 use crate::engine::{Engine, KernelOut};
@@ -10,7 +11,7 @@ use common::{log_error, log_info};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use nix::sys::signal::{SigSet, Signal};
 use nix::sys::signalfd::{SfdFlags, SignalFd};
-use std::os::fd::{AsFd, BorrowedFd};
+use std::os::fd::AsFd;
 
 /// Why the loop stopped.
 #[derive(Debug)]
@@ -66,19 +67,14 @@ pub fn dump(engine: &Engine) {
 pub fn run(engine: &mut Engine, link: &mut dyn KernelLink, sigfd: &SignalFd) -> Exit {
     log_info!("Starting cmirrord:");
     loop {
-        let groups = engine.transport().poll_fds();
         let (ready_sig, ready_kernel, ready_groups) = {
+            let groups = engine.transport().poll_fds();
             let mut fds = vec![
                 PollFd::new(sigfd.as_fd(), PollFlags::POLLIN),
                 PollFd::new(link.as_fd(), PollFlags::POLLIN),
             ];
             for (fd, _) in &groups {
-                // SAFETY: the fd belongs to a CPG handle that stays open at least until the
-                // engine finalizes it, which happens only after this poll returns.
-                fds.push(PollFd::new(
-                    unsafe { BorrowedFd::borrow_raw(*fd) },
-                    PollFlags::POLLIN,
-                ));
+                fds.push(PollFd::new(*fd, PollFlags::POLLIN));
             }
             match poll(&mut fds, PollTimeout::from(1000u16)) {
                 Ok(_) => {}

@@ -3,6 +3,7 @@
 //!
 //! O_DIRECT needs page-aligned buffers; we get one by over-allocating a `Vec` and using the
 //! aligned part (no unsafe).
+#![forbid(unsafe_code)]
 
 use crate::mirror_log::DiskLog;
 use std::fs::{File, OpenOptions};

@@ -1,5 +1,6 @@
 //! The kernel side for tests and the benchmark: sends `dm_ulog_request`s in connector frames to
 //! a daemon started with `CMIRRORD_KERNEL_SOCKET`, and waits for the matching reply or ack.
+#![forbid(unsafe_code)]
 
 use crate::connector;
 use crate::ulog::{payload, RequestType, UlogRequest};

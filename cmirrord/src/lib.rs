@@ -13,10 +13,16 @@
 //! - [`sim`]: an in-memory totally ordered group bus to run several engines in one process.
 //! - `cpg` (feature `cpg`): the corosync transport.
 //! - [`daemon`]: the poll loop tying kernel link, transport and signals together.
+//!
+//! Unsafe code is denied crate-wide and allowed only in the two FFI wrappers [`connector`] (the
+//! netlink socket) and `cpg` (lending corosync's fds); every other module forbids it.
+#![deny(unsafe_code)]
 
 pub mod bitmap;
+#[allow(unsafe_code)] // the unsafe fence: netlink socket FFI
 pub mod connector;
 #[cfg(feature = "cpg")]
+#[allow(unsafe_code)] // the unsafe fence: corosync fds
 pub mod cpg;
 pub mod daemon;
 pub mod disk;

@@ -4,6 +4,7 @@
 //!
 //! Test hook: with `CMIRRORD_KERNEL_SOCKET=PATH` the kernel link is a UNIX datagram socket at
 //! PATH carrying the same connector frames, instead of netlink (see `cmirrord-kclient`).
+#![forbid(unsafe_code)]
 
 use cmirrord::connector::{KernelLink, NetlinkLink, UnixLink};
 use cmirrord::daemon::{self, Exit};

@@ -4,6 +4,7 @@
 //!
 //! No I/O here except through [`DiskLog`], so everything is unit-tested with an in-memory disk.
 //! Errors are negative errno values, as they travel to the kernel in `dm_ulog_request.error`.
+#![forbid(unsafe_code)]
 
 use crate::bitmap::Bitmap;
 use std::collections::{BTreeMap, VecDeque};

@@ -1,6 +1,7 @@
 //! A simulated CPG: several [`Engine`]s in one process on a bus that delivers messages and
 //! membership changes to every member of a group in one total order (virtual synchrony, as
 //! corosync gives it). Used by unit tests and the benchmark; the real thing is `cpg`.
+#![forbid(unsafe_code)]
 
 use crate::engine::{DiskOpener, Engine, KernelOut, Transport};
 use crate::testing::MemDisk;

@@ -1,4 +1,5 @@
 //! In-memory stand-ins used by unit tests, the simulated cluster and the benchmark.
+#![forbid(unsafe_code)]
 
 use crate::mirror_log::DiskLog;
 use parking_lot::Mutex;

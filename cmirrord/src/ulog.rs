@@ -4,6 +4,7 @@
 //! Byte order: the kernel link is host order by definition (netlink), the cluster wire is
 //! little-endian. [`Endian`] says which one a buffer uses; every field is read and written
 //! explicitly in that order, never by casting memory. On little-endian hosts both are the same.
+#![forbid(unsafe_code)]
 
 use std::fmt;
 

@@ -6,6 +6,7 @@
 //! and hangs when that exceeds CPG's message limit. We send type 23 (`CHECKPOINT_PART`) pieces,
 //! each below the limit, of a versioned image that also carries the mark list; we still accept a
 //! C type-21 checkpoint.
+#![forbid(unsafe_code)]
 
 use crate::ulog::{self, Endian, RequestType, UlogError, UlogRequest};
 use std::fmt;

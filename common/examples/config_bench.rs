@@ -2,6 +2,7 @@
 //! libdevmapper (tests/data/config/libdm_bench.c reads the same text).
 //!
 //! `cargo run --release -p common --example config_bench -- [LVS] [OUT.txt]`
+#![forbid(unsafe_code)]
 use common::config::{parse, write_tree, DupMode, Node, Tree, Value};
 use std::time::Instant;
 

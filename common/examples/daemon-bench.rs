@@ -3,6 +3,7 @@
 //!
 //! `daemon-bench SOCKET [REQUESTS] [CLIENTS]`: each of CLIENTS connections (default 1 and 8, one
 //! after the other) sends REQUESTS (default 20000) hellos in turn; prints requests per second.
+#![forbid(unsafe_code)]
 
 use common::daemon::Client;
 use std::path::{Path, PathBuf};

@@ -18,6 +18,7 @@
 //! the request as valid, its lookups are lenient as in C); a second client, connected throughout, is still served; the daemon's `dump` is unchanged
 //! after every refused input. After an accepted input that changed the state, lvmetad's state is
 //! restored (and checked to equal the baseline), lvmpolld's is re-read once its polls settle.
+#![forbid(unsafe_code)]
 
 use common::config::{parse, write_tree, Body, DupMode, Node, Scalar, Value};
 use common::daemon::framing::frame;

@@ -4,6 +4,7 @@
 //! `testc --raw SOCKET [PAYLOAD]` sends PAYLOAD (default: stdin) as one message and prints the
 //! reply payload.
 //! Errors go to stderr with exit code 1.
+#![forbid(unsafe_code)]
 
 use common::daemon::Client;
 use std::io::{Read, Write};

@@ -8,6 +8,7 @@
 //! Options: the shared ones (`-f -s -p -l -t`), plus `--max-message BYTES`,
 //! `--max-connections N`, `--root-only`, `--shutdown-marker FILE` (written by
 //! `Handler::shutdown`, to show it runs).
+#![forbid(unsafe_code)]
 
 use common::config::{Node, SimpleField, Tree};
 use common::daemon::cli::{self, DaemonSpec};

@@ -10,6 +10,10 @@
 //! - [`paths`]: default socket, pidfile and binary paths (set by `./configure`).
 //!
 //! No daemon logic lives here, and no global state except the process-wide logger.
+//!
+//! Unsafe code is denied crate-wide and allowed only in the two wrappers `daemon::sys` (fork,
+//! signal handlers, adopting systemd's fd) and [`dm::ioctl`]; every other module forbids it.
+#![deny(unsafe_code)]
 
 pub mod config;
 pub mod daemon;

@@ -1,5 +1,6 @@
 //! Default paths, baked in at build time by `./configure` (through environment variables that the
 //! generated Makefile passes to cargo) and otherwise lvm2's Linux defaults (docs/protocol.md §9.1).
+#![forbid(unsafe_code)]
 
 macro_rules! configured {
     ($var:literal, $default:literal) => {

@@ -1,5 +1,6 @@
 //! The libdaemon server and client against a real running daemon: the `testd` example
 //! (common/examples/testd.rs), started in the foreground in a private directory.
+#![forbid(unsafe_code)]
 
 use common::config::{Node, Tree};
 use common::daemon::{Client, ClientError};

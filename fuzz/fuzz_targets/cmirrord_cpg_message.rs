@@ -1,6 +1,7 @@
 #![no_main]
 //! Cluster decoders: the CPG message, checkpoint images (ours and C's) and the piece
 //! assembler. No input may panic; decode(encode(x)) == x.
+#![forbid(unsafe_code)]
 use cmirrord::wire::{Assembly, Checkpoint, ClogMessage};
 use libfuzzer_sys::fuzz_target;
 

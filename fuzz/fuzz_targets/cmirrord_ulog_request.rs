@@ -1,6 +1,7 @@
 #![no_main]
 //! Kernel-side decoders: connector frames and `dm_ulog_request` in both byte orders, plus the
 //! CTR argument parser. No input may panic; whatever decodes must encode back to itself.
+#![forbid(unsafe_code)]
 use cmirrord::connector;
 use cmirrord::mirror_log::parse_ctr;
 use cmirrord::ulog::{Endian, UlogRequest};

@@ -2,6 +2,7 @@
 //! they parse, the tree writer's and the metadata writer's output must parse again and be a
 //! fixed point (write -> parse -> write gives the same bytes).
 #![no_main]
+#![forbid(unsafe_code)]
 use common::config::{parse, parse_with_limits, write_metadata, write_tree, DupMode, Limits};
 use libfuzzer_sys::fuzz_target;
 

@@ -3,6 +3,7 @@
 //! interrupted reads). Invariants: no panic; no payload contains the terminator or exceeds the
 //! cap; payloads and terminators re-assemble exactly the bytes consumed; every byte handed to
 //! the reader is either returned, or still buffered; the result does not depend on the chunking.
+#![forbid(unsafe_code)]
 use common::daemon::framing::{FrameError, FrameReader, TERMINATOR};
 use libfuzzer_sys::fuzz_target;
 use std::io::{self, Read};

@@ -1,6 +1,7 @@
 #![no_main]
 //! Fuzzes the thin-pool and thin status parsers and the thin message reader of common::dm:
 //! no input may panic, and whatever parses must print back to text that parses to the same value.
+#![forbid(unsafe_code)]
 use common::dm::{ThinMessage, ThinPoolStatus, ThinStatus};
 use libfuzzer_sys::fuzz_target;
 

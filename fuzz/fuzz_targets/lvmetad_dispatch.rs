@@ -11,6 +11,7 @@
 //! are built as trees (no text parsing), and the full read-back runs once per pass. A state reached in the middle of a sequence is still
 //! read back whole: it is the final state of the input cut after that request, an input the
 //! fuzzer reaches by its own truncations.
+#![forbid(unsafe_code)]
 use common::config::{parse, DupMode, Node, Tree};
 use common::daemon::{Request, Response};
 use libfuzzer_sys::fuzz_target;

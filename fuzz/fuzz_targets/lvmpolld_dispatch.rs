@@ -3,6 +3,7 @@
 //! in-memory daemon whose launcher spawns nothing. Must never panic; every reply must serialise.
 //! A second pass replays the same input against state left by the first (joins, wrong types,
 //! forced removal), and finishes every entry so progress_info/dump see finished states too.
+#![forbid(unsafe_code)]
 use common::config::{parse, DupMode};
 use common::daemon::{Handler, Request};
 use libfuzzer_sys::fuzz_target;

@@ -4,6 +4,7 @@
 //! device reads as zeros after it up to 4 MiB, so a 10 KB seed can hold a real 1 MiB mda. Seeds
 //! are the heads of the sample PVs in tests/data/pv-images. Any input must give a value or a
 //! typed error: no panic, no read outside the device.
+#![forbid(unsafe_code)]
 use common::scan::label::find_label_in;
 use common::scan::mda::parse_mda_header;
 use common::scan::{scan_pv, BlockSource, MemSource};

@@ -25,6 +25,7 @@
 //!
 //! Order: token → (released) → cache → one memo lock or the verification state. No lock is held
 //! across socket or disk I/O: the server writes the reply after `handle` returns.
+#![forbid(unsafe_code)]
 
 pub mod cache;
 pub mod compare;

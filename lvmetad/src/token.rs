@@ -45,17 +45,8 @@ fn truncate(s: &str, max: usize) -> String {
 /// Seconds of CLOCK_MONOTONIC, like C's `_monotonic_seconds` (never 0 once running, so that
 /// `update_begin = 0` keeps meaning "no update").
 fn monotonic_seconds() -> u64 {
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: clock_gettime only writes the timespec we pass, which lives on this stack frame.
-    let rc = unsafe { libc::clock_gettime(libc::CLOCK_MONOTONIC, &mut ts) };
-    if rc == 0 {
-        ts.tv_sec as u64
-    } else {
-        0
-    }
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map_or(0, |ts| u64::try_from(ts.tv_sec()).unwrap_or(0))
 }
 
 impl Default for TokenState {

@@ -2,6 +2,7 @@
 //! duplicated or swapped, numbers replaced by edge values) never make the handler panic, every
 //! tree reply parses again, and the state stays readable (dump, lists, lookups). A small
 //! xorshift generator keeps it deterministic and dependency-free.
+#![forbid(unsafe_code)]
 
 use common::config::{parse, DupMode};
 use common::daemon::{Request, Response};

@@ -3,6 +3,7 @@
 //! from `daemon_pid` and `update_begin` and the order of entries in lists and dumps (C's hash
 //! order). The captures skip some requests of the recorded session; `replay-fill.txt` supplies
 //! the missing state-changing requests (rebuilt from what later captures show), marked as such.
+#![forbid(unsafe_code)]
 
 use common::daemon::Client;
 use std::collections::BTreeMap;

@@ -7,6 +7,7 @@
 //! - [`command`]: the exact `lvm lvpoll ...` argv and environment.
 //! - [`daemon`]: [`Polld`], the `common::daemon::Handler`, and the [`Launcher`] seam.
 //! - [`watcher`]: the real launcher: spawns, watches, logs and reaps the children.
+#![forbid(unsafe_code)]
 
 pub mod command;
 pub mod daemon;

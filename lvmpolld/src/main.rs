@@ -1,4 +1,5 @@
 //! lvmpolld: command-line options only; everything else is in the library and `common::daemon`.
+#![forbid(unsafe_code)]
 
 use common::daemon::cli::{self, DaemonSpec};
 use common::daemon::log::LogType;

@@ -1,5 +1,6 @@
 //! The real launcher against the fake `lvm` script: exit codes, signals, exec failure, stopping,
 //! the unresponsive-child timeout, shutdown, and that every child is reaped.
+#![forbid(unsafe_code)]
 
 use lvmpolld::command::LvpollCommand;
 use lvmpolld::request::{PollInit, PollType};

@@ -2,6 +2,7 @@
 //! that spawns nothing: the handler never panics, every reply is one of C's, a result is handed
 //! out exactly once, the active count matches the running entries, and the dump lists exactly the
 //! entries that still exist.
+#![forbid(unsafe_code)]
 
 use common::config::{Node, SimpleField, Tree};
 use common::daemon::{Handler, Request, Response};

@@ -1,5 +1,6 @@
 //! Protocol test against the real binary: raw bytes in, raw bytes out, compared with the bytes
 //! lvm2's C lvmpolld sent in the captured transcripts (docs/protocol.md §6, §10).
+#![forbid(unsafe_code)]
 
 use std::io::{Read, Write};
 use std::os::unix::net::UnixStream;

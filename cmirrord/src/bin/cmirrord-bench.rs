@@ -9,6 +9,7 @@
 //! CLEAR_REGION, FLUSH. Requests/s counts all four. The checkpoint figure is the time for a node
 //! to join a 1 TiB mirror with 512 KiB regions (2 Mi regions, 2 x 256 KiB bitmaps) until its
 //! RESUME is answered.
+#![forbid(unsafe_code)]
 
 use cmirrord::engine::KernelOut;
 use cmirrord::kclient::KernelClient;

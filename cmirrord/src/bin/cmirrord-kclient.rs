@@ -7,6 +7,7 @@
 //!
 //! Commands: ctr dtr presuspend postsuspend resume flush mark clear set_sync region_size
 //! sync_count is_clean in_sync work remote status_info status_table resync N, cycle N R, sleepMS.
+#![forbid(unsafe_code)]
 
 use cmirrord::kclient::KernelClient;
 use std::io::BufRead;

@@ -9,6 +9,7 @@
 //! Identity: a log is found by uuid, and by luid too when the kernel gives one (luid ≠ 0). The
 //! luid never leaves the node: it is zeroed before a request is multicast, and cluster-side
 //! lookups use the luid of the instance that joined the group.
+#![forbid(unsafe_code)]
 
 mod checkpoint;
 mod group;
@@ -42,8 +43,9 @@ pub enum TransportEvent {
 
 /// The cluster transport: one group per log uuid.
 pub trait Transport {
-    /// (fd, group) pairs to poll; readable means [`Transport::dispatch`] has work.
-    fn poll_fds(&self) -> Vec<(std::os::fd::RawFd, String)> {
+    /// (fd, group) pairs to poll; readable means [`Transport::dispatch`] has work. The fds are
+    /// borrowed from the transport, so none can outlive the handle that owns it.
+    fn poll_fds(&self) -> Vec<(std::os::fd::BorrowedFd<'_>, String)> {
         vec![]
     }
     /// Collect the events of one group (never runs engine code itself).

@@ -7,6 +7,7 @@
 //!
 //! Exit status: 0 done, 1 other error, 2 usage, 3 transaction id mismatch, 4 the kernel refused a
 //! message, 5 the pool is failed, read-only or needs a check.
+#![forbid(unsafe_code)]
 
 use std::process::{Command, ExitCode};
 

@@ -7,6 +7,7 @@
 //!
 //! Lookups follow libdm: a path is split on `/`, each level takes the *first* matching key, and
 //! types are strict (an INT lookup on a string gives `None`).
+#![forbid(unsafe_code)]
 
 mod build;
 mod edit;

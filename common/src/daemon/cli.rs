@@ -4,6 +4,7 @@
 //! Precedence for the socket and pidfile: `-s`/`-p`, then the daemon's environment variable,
 //! then its built-in default. `-t` is an unsigned decimal number of seconds below `UINT_MAX`;
 //! `0` means never exit.
+#![forbid(unsafe_code)]
 
 use super::log::LogConfig;
 use super::server::ServerConfig;

@@ -4,6 +4,7 @@
 //! and checks `response`, `protocol` and (when given) `version`. Requests built as trees go out in
 //! the tree writer without the server's extra blank lines; replies are parsed keeping duplicate
 //! keys (KeepAll). Replies are capped at [`MAX_REPLY`] bytes.
+#![forbid(unsafe_code)]
 
 use super::framing::{frame, FrameError, FrameReader, DEFAULT_MAX_MESSAGE};
 use crate::config::{self, DupMode, SimpleField, Tree};

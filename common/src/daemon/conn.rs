@@ -8,6 +8,7 @@
 //!
 //! Lock: `Registry::conns` (parking_lot, never poisoned) is held only to insert, remove, or
 //! walk the table; never across I/O on a client socket or a handler call.
+#![forbid(unsafe_code)]
 
 use super::framing::{frame, FrameError, FrameReader};
 use super::log::{self, LogType};

@@ -11,6 +11,7 @@
 //! A message whose payload grows past the reader's cap fails with [`FrameError::TooLarge`]
 //! instead of eating memory (C has no cap); the stream is then out of sync and should be closed
 //! after an error reply.
+#![forbid(unsafe_code)]
 
 use std::io::{self, Read, Write};
 

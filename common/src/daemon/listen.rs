@@ -8,6 +8,7 @@
 //! and listening under a private name before it appears at the path, so a client never meets a
 //! socket file that refuses connections. The backlog
 //! is [`BACKLOG`] (C uses 1, so a burst of clients gets `EAGAIN`).
+#![forbid(unsafe_code)]
 
 use super::server::ServerError;
 use nix::errno::Errno;

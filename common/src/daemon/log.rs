@@ -10,6 +10,7 @@
 //!   The syslog connection is opened lazily at first use, so a daemonized child logs its own pid.
 //!
 //! Before [`init`] is called, fatal and error go to stderr only.
+#![forbid(unsafe_code)]
 
 use parking_lot::Mutex;
 use std::io::Write;

@@ -26,6 +26,8 @@ pub mod server;
 
 mod conn;
 mod listen;
+// The unsafe fence: the only module here allowed unsafe code (fork, signals, fd adoption).
+#[allow(unsafe_code)]
 mod sys;
 
 use crate::config::{self, SimpleField, Tree};

@@ -2,6 +2,7 @@
 //! readiness pipe. The libdaemon server uses both; cmirrord (which has no socket) too.
 //!
 //! `daemonize` forks: call it before the process starts any thread.
+#![forbid(unsafe_code)]
 
 use super::sys;
 pub use super::sys::{Pidfile, PidfileError};

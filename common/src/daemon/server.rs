@@ -13,6 +13,7 @@
 //!
 //! `run` uses process-wide state (signal handlers, the logger) and forks: call it once, from the
 //! main thread, before starting any thread of your own when not in the foreground.
+#![forbid(unsafe_code)]
 
 use super::conn::{self, Shared};
 use super::log::{self, LogConfig, LogType};

@@ -3,6 +3,7 @@
 //!
 //! This layer never creates or removes `/dev/mapper/NAME` nodes: that is udev's job (or
 //! libdm's with `DM_DISABLE_UDEV`). Every device is reachable as `/dev/dm-MINOR` via devtmpfs.
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::fs::{File, OpenOptions};

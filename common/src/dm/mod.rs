@@ -12,6 +12,8 @@
 //! No global state and no locks: a [`DmControl`] is a file descriptor; the kernel serialises.
 
 pub mod control;
+// The unsafe fence: the only module here allowed unsafe code (the DM ioctl).
+#[allow(unsafe_code)]
 pub mod ioctl;
 pub mod thin_messages;
 pub mod thin_pool;

@@ -3,6 +3,7 @@
 //! by one when the first message enters an empty queue; the messages are posted later (during an
 //! origin-only suspend of the pool, see [`super::thin_pool`]) and end with
 //! `set_transaction_id N-1 N`. No I/O here.
+#![forbid(unsafe_code)]
 
 use std::fmt;
 

@@ -4,6 +4,7 @@
 //! leaves the pool and its data and metadata devices running; only the thin devices being
 //! snapshotted (the origins) are really suspended, around it. With nothing queued it suspends the
 //! pool node alone.
+#![forbid(unsafe_code)]
 
 use std::fmt;
 

@@ -8,6 +8,7 @@
 //! in its place and the held metadata root is reported.
 //!
 //! thin: `<mapped_sectors> <highest_mapped_sector|->`, or `Fail` / `Error`.
+#![forbid(unsafe_code)]
 
 use std::fmt;
 

@@ -1,6 +1,7 @@
 //! Typed values of the device-mapper interface: device names and uuids (checked against the
 //! kernel's limits), sector counts, device numbers, the way a device is addressed, and one line of
 //! a table.
+#![forbid(unsafe_code)]
 
 use std::fmt;
 use std::str::FromStr;

@@ -15,6 +15,7 @@
 //!
 //! Nothing here panics on disk contents: every offset and size read from a device is checked
 //! before it is used, and each failure is a typed error.
+#![forbid(unsafe_code)]
 
 pub mod crc;
 pub mod device;

@@ -1,5 +1,6 @@
 //! lvmetactl: lvm2's debug client for lvmetad (docs/protocol.md §3.14). Every request goes out in
 //! the printf writer with `token = "skip"`, `pid` and `cmd = "lvmetactl"`, like the C tool.
+#![forbid(unsafe_code)]
 
 use common::config::{parse, write_simple, DupMode, SimpleField};
 use common::daemon::Client;

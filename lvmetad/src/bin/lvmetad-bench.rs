@@ -12,6 +12,7 @@
 //! ```
 //! Without `--socket` it starts the `lvmetad` binary found next to itself in a temp dir.
 //! Each VG gets PVS/VGS PVs and 2 LVs; each PV has one mda, like `pvcreate` defaults.
+#![forbid(unsafe_code)]
 
 use common::config::{parse, DupMode};
 use common::daemon::Client;

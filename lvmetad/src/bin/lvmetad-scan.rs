@@ -2,6 +2,7 @@
 //! lvmetad with them as `pvscan --cache` does. `--show` prints what lvmetad caches instead.
 //!
 //! All the work is in `common::scan`; this file only reads options and prints.
+#![forbid(unsafe_code)]
 
 use common::scan::device::{
     default_workers, device_from_path, discover_block_devices, Device, DeviceError, ScanOptions,

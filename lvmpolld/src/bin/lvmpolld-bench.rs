@@ -9,7 +9,7 @@
 //! side with the same fake lvm, COUNT long polls each, then measure in interleaved rounds:
 //! progress_info and dump latency, time from poll-init to the command's first progress output,
 //! and RSS. Prints a table.
-
+#![forbid(unsafe_code)]
 #![allow(clippy::needless_range_loop)] // index loops over parallel per-LV arrays read best
 
 use common::daemon::Client;
