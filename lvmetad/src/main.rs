@@ -1,4 +1,5 @@
 //! lvmetad: parse the command line as lvm2 2.02.187 does and run the common server.
+#![forbid(unsafe_code)]
 
 use common::daemon::cli::{add_common_options, server_config, DaemonSpec};
 use common::paths;
