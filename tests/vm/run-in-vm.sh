@@ -26,6 +26,9 @@ without a status, 2: usage).
 
   -d SIZE     attach a fresh sparse disk (256M, 1G; a plain number is MiB) as the next /dev/vdX
   -D FILE     attach an existing raw image as the next /dev/vdX
+  -S FILE     attach an existing raw image shared with other VMs (no image locking, every write
+              bypasses the host page cache: cache=none) as the next /dev/vdX
+  -n TAP[,MAC] a virtio NIC on the existing tap device TAP (run QEMU where TAP lives)
   -w DIR      share host DIR writable at the same path (no whitespace in the path)
   -e VAR=VAL  export VAR=VAL to the command
   -M MODULE   modprobe MODULE in the guest before the command
@@ -36,7 +39,7 @@ without a status, 2: usage).
   -k          keep the temporary run directory
   -v          show the guest's serial console live
   -h          this help
-(-d, -D, -w, -e and -M repeat.)
+(-d, -D, -S, -n, -w, -e and -M repeat.)
 
 The command sees IN_VM=1, VM_OUT (the run directory, writable, shared with the host),
 VM_DISKS (the attached disks, in order) and DM_DISABLE_UDEV=1 (the guest has no udev).
@@ -55,14 +58,18 @@ timeout_secs=${VM_TIMEOUT:-600}
 mem_mb=${VM_MEM:-1024}
 cpus=${VM_SMP:-2}
 verbose=0 keep=0 outdir=""
-new_disks=() images=() rw_dirs=() env_vars=() extra_modules=()
-while getopts ":d:D:w:e:M:t:m:c:o:kvh" opt; do
+new_disks=() images=() rw_dirs=() env_vars=() extra_modules=() nics=()
+while getopts ":d:D:S:n:w:e:M:t:m:c:o:kvh" opt; do
     case $opt in
     d) [[ $OPTARG =~ ^[0-9]+[KMGT]?$ ]] || usage_error "-d wants a size like 256M or 1G"
        [[ $OPTARG =~ [KMGT]$ ]] || OPTARG="${OPTARG}M"
        new_disks+=("$OPTARG") ;;
     D) [ -f "$OPTARG" ] || usage_error "no such image: $OPTARG"
        images+=("$(readlink -f "$OPTARG")") ;;
+    S) [ -f "$OPTARG" ] || usage_error "no such image: $OPTARG"
+       images+=("shared:$(readlink -f "$OPTARG")") ;;
+    n) [[ $OPTARG =~ ^[A-Za-z0-9_.-]+(,([0-9a-f]{2}:){5}[0-9a-f]{2})?$ ]] || usage_error "-n wants TAP or TAP,MAC"
+       nics+=("$OPTARG") ;;
     w) [ -d "$OPTARG" ] || usage_error "no such directory: $OPTARG"
        [[ $OPTARG != *[[:space:]]* ]] || usage_error "-w: the path must not contain whitespace"
        rw_dirs+=("$(readlink -f "$OPTARG")") ;;
@@ -255,7 +262,7 @@ if [ -n "$outdir" ]; then
     mkdir -p "$outdir"
     RUN=$(readlink -f "$outdir")
     keep=1
-    (cd "$RUN" && rm -f rc rc.new output.log dmesg.log console.log boot-seconds end-seconds job.sh vm.env)
+    (cd "$RUN" && rm -f rc rc.new output.log dmesg.log console.log boot-seconds end-seconds job.sh vm.env qemu.pid)
 else
     RUN=$(mktemp -d "$VM_RUNS/run.XXXXXX")
 fi
@@ -283,9 +290,13 @@ if [[ ${cmd[0]} == */* ]]; then
 fi
 
 drive_args=() guest_disks=()
-attach() { # IMAGE
-    local i=${#guest_disks[@]} letters=abcdefghijklmnopqrstuvwxyz
-    drive_args+=(-drive "file=$1,if=none,id=disk$i,format=raw,cache=unsafe,aio=threads"
+attach() { # IMAGE, or shared:IMAGE (several VMs write it: no locking, no host-side cache)
+    local i=${#guest_disks[@]} letters=abcdefghijklmnopqrstuvwxyz img=$1 mode=cache=unsafe
+    if [[ $img == shared:* ]]; then
+        img=${img#shared:}
+        mode=cache=none,file.locking=off
+    fi
+    drive_args+=(-drive "file=$img,if=none,id=disk$i,format=raw,$mode,aio=threads"
         -device "virtio-blk-pci,drive=disk$i,serial=vmdisk$i")
     guest_disks+=("/dev/vd${letters:$i:1}")
 }
@@ -296,6 +307,13 @@ for size in "${new_disks[@]}"; do
 done
 for img in "${images[@]}"; do attach "$img"; done
 [ ${#guest_disks[@]} -le 26 ] || usage_error "at most 26 disks"
+net_args=()
+for i in "${!nics[@]}"; do
+    tap=${nics[$i]%%,*} mac=${nics[$i]#*,}
+    [ "$mac" != "${nics[$i]}" ] || mac=$(printf '52:54:00:%02x:%02x:%02x' $((RANDOM % 256)) $((RANDOM % 256)) "$i")
+    net_args+=(-netdev "tap,id=net$i,ifname=$tap,script=no,downscript=no"
+        -device "virtio-net-pci,netdev=net$i,mac=$mac")
+done
 
 share_args=(
     -fsdev "local,id=hostroot,path=/,security_model=none,readonly=on,multidevs=remap"
@@ -329,12 +347,14 @@ cmdline="console=ttyS0 quiet loglevel=4 panic=-1 8250.nr_uarts=1 tsc=reliable no
 cmdline+=" mitigations=off random.trust_cpu=on"
 
 started=$(date +%s.%N)
-# KVM is not used: TCG works everywhere, including in a VM without nested virtualisation.
+# KVM is not used: TCG works everywhere, including in a VM without nested virtualisation (this
+# build host's /dev/kvm aborts on MSR 0x10a with -cpu host, and hangs the guest without it).
+accel=(-accel tcg,thread=multi -cpu max)
 timeout -k 5 "$timeout_secs" qemu-system-x86_64 \
-    -accel tcg,thread=multi -cpu max -m "$mem_mb" -smp "$cpus" \
+    "${accel[@]}" -m "$mem_mb" -smp "$cpus" -pidfile "$RUN/qemu.pid" \
     -nodefaults -no-user-config -display none -monitor none -no-reboot \
     "${console[@]}" -kernel "$KERNEL" -initrd "$INITRD" -append "$cmdline" \
-    "${share_args[@]}" "${drive_args[@]}" </dev/null &
+    "${share_args[@]}" "${drive_args[@]}" "${net_args[@]}" </dev/null &
 qemu_pid=$!
 touch "$RUN/output.log"
 tail -n +1 -s 0.2 -f --pid="$qemu_pid" "$RUN/output.log" &
