@@ -4,6 +4,7 @@
 //!
 //! Test hook: with `CMIRRORD_KERNEL_SOCKET=PATH` the kernel link is a UNIX datagram socket at
 //! PATH carrying the same connector frames, instead of netlink (see `cmirrord-kclient`).
+//! `CMIRRORD_TRACE=1` logs every resync hand-out line as it happens.
 #![forbid(unsafe_code)]
 
 use cmirrord::connector::{KernelLink, NetlinkLink, UnixLink};
@@ -104,6 +105,7 @@ fn main() {
             std::process::exit(1);
         }
     };
+    cmirrord::mirror_log::set_trace(std::env::var_os("CMIRRORD_TRACE").is_some_and(|v| v == "1"));
     let test_socket = std::env::var_os("CMIRRORD_KERNEL_SOCKET").map(PathBuf::from);
     let mut link: Box<dyn KernelLink> = match &test_socket {
         Some(p) => match UnixLink::bind(p) {

@@ -7,7 +7,9 @@
 #![forbid(unsafe_code)]
 
 use crate::bitmap::Bitmap;
+use common::log_info;
 use std::collections::{BTreeMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
 
 const EINVAL: i32 = -libc::EINVAL;
 const EIO: i32 = -libc::EIO;
@@ -18,6 +20,14 @@ pub const MIRROR_DISK_VERSION: u32 = 2;
 /// Clean bits start at sector 2.
 pub const DISK_BITS_OFFSET: usize = 1024;
 const HISTORY: usize = 50;
+
+/// Test hook (`CMIRRORD_TRACE=1`): every resync history line is also logged as it happens, so a
+/// test can follow the whole hand-out, not only the last [`HISTORY`] lines of a SIGUSR1 dump.
+static TRACE: AtomicBool = AtomicBool::new(false);
+
+pub fn set_trace(on: bool) {
+    TRACE.store(on, Ordering::Relaxed);
+}
 
 /// The log device of a `clustered-disk` log.
 pub trait DiskLog: Send {
@@ -217,6 +227,9 @@ impl MirrorLog {
     }
 
     fn note(&mut self, s: String) {
+        if TRACE.load(Ordering::Relaxed) {
+            log_info!("history: {s}");
+        }
         if self.history.len() == HISTORY {
             self.history.pop_front();
         }

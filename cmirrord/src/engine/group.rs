@@ -321,6 +321,7 @@ impl Engine {
             }
             return;
         }
+        self.delivered += 1;
         let err = self.cluster_request(&mut req, msg.originator, server);
         req.set_error(err);
         if let Some(g) = self.groups.get_mut(uuid) {

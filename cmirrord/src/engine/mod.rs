@@ -93,6 +93,8 @@ pub struct Engine {
     pub(crate) transport: Box<dyn Transport>,
     opener: DiskOpener,
     out: Vec<KernelOut>,
+    /// Cluster requests delivered to this node (every node sees every request of its groups).
+    pub(crate) delivered: u64,
 }
 
 fn uuid_matches(e: &LogEntry, uuid: &str, luid: u64) -> bool {
@@ -107,6 +109,7 @@ impl Engine {
             transport,
             opener,
             out: vec![],
+            delivered: 0,
         }
     }
 
@@ -457,6 +460,7 @@ impl Engine {
         }
         out.push(String::new());
         out.push("CLUSTER COMPONENT DEBUGGING::".into());
+        out.push(format!("Cluster requests delivered: {}", self.delivered));
         let mut names: Vec<&String> = self.groups.keys().collect();
         names.sort();
         for n in names {

@@ -182,6 +182,14 @@ fn three_nodes_apply_every_request_and_lowest_serves() {
     assert_eq!(state(&c, 1), state(&c, 2));
     assert_eq!(state(&c, 1), state(&c, 3));
     assert_eq!(state(&c, 1).2, 64);
+    // Every node counts every delivered request; the SIGUSR1 dump shows the count.
+    let d = c.nodes[&1].delivered;
+    assert!(d > 64, "{d} requests delivered");
+    for n in 2..=3 {
+        assert_eq!(c.nodes[&n].delivered, d, "node {n}");
+    }
+    let line = format!("Cluster requests delivered: {d}");
+    assert!(c.nodes[&3].dump().contains(&line));
 }
 
 #[test]
