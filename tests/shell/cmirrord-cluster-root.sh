@@ -100,11 +100,11 @@ for i in 1 2 3; do vc_wait "$i" 300; done
 note "3 guests booted in $(elapsed "$t0") s"
 pids=()
 for i in 1 2 3; do
-    g "$i" 'node_start' 180 >"$TESTDIR/start$i" 2>&1 &
+    g "$i" 'node_start' 600 >"$TESTDIR/start$i" 2>&1 &
     pids+=($!)
 done
 for i in 1 2 3; do wait "${pids[$((i - 1))]}" || fail "node $i: corosync or cmirrord did not start: $(cat "$TESTDIR/start$i")"; done
-for i in 1 2 3; do g "$i" 'wait_members 3 120' 130 || fail "node $i: no 3-node membership"; done
+for i in 1 2 3; do g "$i" 'wait_members 3 300' 310 || fail "node $i: no 3-node membership"; done
 note "corosync membership of 3 after $(elapsed "$t0") s"
 
 # --- A: clustered-core, the whole resync with three nodes ------------------------------------------
@@ -203,8 +203,8 @@ cmp -s <(head -c $((KSECT * 512)) "$TESTDIR/leg1.img") <(head -c $((KSECT * 512)
 tb=$(date +%s.%N)
 vc_boot 2
 vc_wait 2 300
-g 2 'node_start' 180 || fail "node 2: restart"
-for i in 1 2 3; do g "$i" 'wait_members 3 120' 130 || fail "node $i: no 3-node membership after node 2 came back"; done
+g 2 'node_start' 600 || fail "node 2: restart"
+for i in 1 2 3; do g "$i" 'wait_members 3 300' 310 || fail "node $i: no 3-node membership after node 2 came back"; done
 g 2 "dmsetup create cm --table \"\$(table disk $UB $KSECT $RS)\"" 180 || fail "node 2: mirror after reboot"
 note "node 2 back in the cluster $(elapsed "$tb") s after its boot began"
 g 2 'grep -q "Checkpoint data received" $W/cmirrord.log' || fail "node 2 got no checkpoint"

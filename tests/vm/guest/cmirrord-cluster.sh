@@ -20,7 +20,7 @@ node_start() {
         printf 'logging {\n to_stderr: yes\n to_syslog: no\n timestamp: on\n}\n'
     } >"$W/corosync.conf"
     setsid corosync -f -c "$W/corosync.conf" >"$W/corosync.log" 2>&1 </dev/null &
-    for _ in $(seq 100); do corosync-cfgtool -s >/dev/null 2>&1 && break; sleep 0.2; done
+    for _ in $(seq 300); do corosync-cfgtool -s >/dev/null 2>&1 && break; sleep 0.2; done
     corosync-cfgtool -s >/dev/null 2>&1 || { tail "$W/corosync.log"; return 1; }
     CMIRRORD_TRACE=1 setsid "$CMIRRORD" -f >"$W/cmirrord.log" 2>&1 </dev/null &
     echo $! >"$W/cmirrord.pid"
