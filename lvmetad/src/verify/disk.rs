@@ -119,11 +119,37 @@ pub fn inspect(
     mda: Option<DiskLocn>,
     want_text: impl FnOnce(&MdaHeader) -> bool,
 ) -> Seen {
-    let head = match HeadCached::new(src, HEAD_READ) {
-        Ok(h) => h,
-        Err(e) => return Seen::Unreadable(e.to_string()),
-    };
-    let label = match read_label(&head) {
+    inspect_in(src, pvid, mda, want_text, &mut Vec::new())
+}
+
+/// [`inspect`] reading the head into `buf` (its allocation is kept for the next device).
+pub fn inspect_in(
+    src: &dyn BlockSource,
+    pvid: &str,
+    mda: Option<DiskLocn>,
+    want_text: impl FnOnce(&MdaHeader) -> bool,
+    buf: &mut Vec<u8>,
+) -> Seen {
+    match HeadCached::new_in(src, HEAD_READ, std::mem::take(buf)) {
+        Ok(head) => {
+            let seen = inspect_head(&head, pvid, mda, want_text);
+            *buf = head.into_buffer();
+            seen
+        }
+        Err((e, b)) => {
+            *buf = b;
+            Seen::Unreadable(e.to_string())
+        }
+    }
+}
+
+fn inspect_head(
+    head: &HeadCached,
+    pvid: &str,
+    mda: Option<DiskLocn>,
+    want_text: impl FnOnce(&MdaHeader) -> bool,
+) -> Seen {
+    let label = match read_label(head) {
         Ok(l) => l,
         Err(LabelError::Read(e)) => return Seen::Unreadable(e.to_string()),
         Err(e) => return Seen::NoLabel(e.to_string()),
@@ -146,7 +172,7 @@ pub fn inspect(
     {
         return Seen::MdaGone(locn.offset);
     }
-    let header = match read_mda_header(&head, locn) {
+    let header = match read_mda_header(head, locn) {
         Ok(h) => h,
         Err(e) => {
             return Seen::Pv {
@@ -155,7 +181,7 @@ pub fn inspect(
             }
         }
     };
-    let text = want_text(&header).then(|| match read_committed_text(&head, &header) {
+    let text = want_text(&header).then(|| match read_committed_text(head, &header) {
         Ok(None) => Ok(None),
         Ok(Some(text)) => parse_vg_text(&text)
             .map(|vg| Some(Box::new(vg)))
@@ -175,12 +201,13 @@ pub fn inspect_twice(
     pvid: &str,
     mda: Option<DiskLocn>,
     want_text: impl Fn(&MdaHeader) -> bool,
+    buf: &mut Vec<u8>,
 ) -> (Seen, u64) {
-    let first = inspect(src, pvid, mda, &want_text);
+    let first = inspect_in(src, pvid, mda, &want_text, buf);
     if !first.worth_retry() {
         return (first, 1);
     }
-    (inspect(src, pvid, mda, &want_text), 2)
+    (inspect_in(src, pvid, mda, &want_text, buf), 2)
 }
 
 #[cfg(test)]
@@ -280,7 +307,13 @@ mod tests {
 
     #[test]
     fn eio_is_unreadable_and_not_retried() {
-        let (s, reads) = inspect_twice(&Eio, &dashed_uuid(PVID), Some(MDA), |_| true);
+        let (s, reads) = inspect_twice(
+            &Eio,
+            &dashed_uuid(PVID),
+            Some(MDA),
+            |_| true,
+            &mut Vec::new(),
+        );
         assert!(matches!(s, Seen::Unreadable(_)), "{s:?}");
         assert_eq!(reads, 1);
     }
@@ -310,7 +343,13 @@ mod tests {
     fn bad_header_checksum_is_an_error_after_a_retry() {
         let mut img = image(7);
         img[4096 + 200] ^= 0xff;
-        let (s, reads) = inspect_twice(&MemSource(&img), &dashed_uuid(PVID), Some(MDA), |_| true);
+        let (s, reads) = inspect_twice(
+            &MemSource(&img),
+            &dashed_uuid(PVID),
+            Some(MDA),
+            |_| true,
+            &mut Vec::new(),
+        );
         assert!(
             matches!(
                 s,
@@ -358,10 +397,22 @@ mod tests {
             done,
             reads: Cell::new(0),
         };
-        let (s, reads) = inspect_twice(&src, &dashed_uuid(PVID), Some(MDA), |_| true);
+        let (s, reads) = inspect_twice(
+            &src,
+            &dashed_uuid(PVID),
+            Some(MDA),
+            |_| true,
+            &mut Vec::new(),
+        );
         assert_eq!((seqno_seen(&s), reads), (Some(8), 2), "{s:?}");
         // Still torn at the second read: an error, never a VG.
-        let (s, _) = inspect_twice(&MemSource(&torn), &dashed_uuid(PVID), Some(MDA), |_| true);
+        let (s, _) = inspect_twice(
+            &MemSource(&torn),
+            &dashed_uuid(PVID),
+            Some(MDA),
+            |_| true,
+            &mut Vec::new(),
+        );
         assert!(
             matches!(
                 s,

@@ -28,10 +28,11 @@ use crate::cache::{filter_metadata, Cache, ORPHAN};
 use crate::compare::pv_ids;
 use common::config::{write_tree, Body, Node};
 use common::daemon::Request;
+use common::scan::io::{AlignedBuf, FileSource};
 use common::scan::label::DiskLocn;
 use common::scan::mda::{MdaHeader, RawLocn};
 use common::scan::metadata::VolumeGroup;
-use disk::{inspect, inspect_twice, DevicePaths, OpenError, Seen};
+use disk::{inspect_in, inspect_twice, DevicePaths, OpenError, Seen};
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -168,6 +169,8 @@ pub struct Verifier {
     pass: Mutex<PassState>,
     pass_done: Condvar,
     n: Counters,
+    /// Read buffers (aligned bounce buffer, head) reused between checks; a leaf lock.
+    bufs: Mutex<Vec<(AlignedBuf, Vec<u8>)>>,
 }
 
 fn bump(c: &AtomicU64) {
@@ -179,24 +182,39 @@ impl Verifier {
         Verifier::default()
     }
 
+    /// Open `devno` and run `f` on it with a pair of reused read buffers.
+    fn with_device<T>(
+        &self,
+        devno: u64,
+        f: impl FnOnce(&FileSource, &mut Vec<u8>) -> T,
+    ) -> Result<T, OpenError> {
+        let mut src = self.paths.open(devno)?;
+        let (bounce, mut head) = self.bufs.lock().pop().unwrap_or_default();
+        src.use_buffer(bounce);
+        let out = f(&src, &mut head);
+        let mut pool = self.bufs.lock();
+        if pool.len() < 8 {
+            pool.push((src.into_buffer(), head));
+        }
+        Ok(out)
+    }
+
     /// `pv_found`: note whether the PV's label is at the device number it comes with.
     pub fn bind(&self, r: &Request) {
         let (Some(pvid), Some(devno)) = (r.str("pvmeta/id"), r.int("pvmeta/device")) else {
             return;
         };
         let devno = devno as u64;
-        let seen = match self.paths.open(devno) {
-            Ok(src) => {
-                bump(&self.n.reads);
-                match inspect(&src, pvid, None, |_| false) {
-                    Seen::Pv { .. } => Ok(()),
-                    Seen::OtherPv(p) => Err(format!("the device holds PV {p}")),
-                    Seen::NoLabel(e) | Seen::Unreadable(e) => Err(e),
-                    Seen::MdaGone(_) => Err("mda not in the label".to_owned()),
-                }
+        bump(&self.n.reads);
+        let seen = self.with_device(devno, |src, buf| {
+            match inspect_in(src, pvid, None, |_| false, buf) {
+                Seen::Pv { .. } => Ok(()),
+                Seen::OtherPv(p) => Err(format!("the device holds PV {p}")),
+                Seen::NoLabel(e) | Seen::Unreadable(e) => Err(e),
+                Seen::MdaGone(_) => Err("mda not in the label".to_owned()),
             }
-            Err(e) => Err(e.to_string()),
-        };
+        });
+        let seen = seen.unwrap_or_else(|e| Err(e.to_string()));
         self.state
             .lock()
             .bindings
@@ -225,21 +243,24 @@ impl Verifier {
         if let Err(why) = self.bound(t) {
             return Finding::Unverifiable(format!("PV {}: {why}", t.pvid));
         }
-        let src = match self.paths.open(t.devno) {
-            Ok(src) => src,
+        let confirmed = self.confirmed(t);
+        let member = t.vg.is_some();
+        let read = self.with_device(t.devno, |src, buf| {
+            let want_text = |h: &MdaHeader| {
+                member
+                    && h.committed.offset != 0
+                    && !h.ignored()
+                    && confirmed != Some((h.start, h.committed))
+            };
+            inspect_twice(src, &t.pvid, t.mda, want_text, buf)
+        });
+        let (seen, reads) = match read {
+            Ok(r) => r,
             Err(OpenError::NoDevice(e)) => {
                 return Finding::Structural(format!("PV {}: {e}", t.pvid))
             }
             Err(OpenError::Open(e)) => return Finding::Unreadable(format!("PV {}: {e}", t.pvid)),
         };
-        let confirmed = self.confirmed(t);
-        let member = t.vg.is_some();
-        let (seen, reads) = inspect_twice(&src, &t.pvid, t.mda, |h: &MdaHeader| {
-            member
-                && h.committed.offset != 0
-                && !h.ignored()
-                && confirmed != Some((h.start, h.committed))
-        });
         self.n.reads.fetch_add(reads, Ordering::Relaxed);
         let pv = &t.pvid;
         let (header, text) = match seen {

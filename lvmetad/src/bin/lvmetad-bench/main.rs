@@ -9,10 +9,14 @@
 //! lvmetad-bench --socket PATH mixed CLIENTS SECS PVS VGS   mixed reads and idempotent writes
 //! lvmetad-bench --socket PATH pv_lists CLIENTS SECS   concurrent pv_list clients; the daemon's
 //!                                                    RSS and peak RSS (VmHWM) after
+//! lvmetad-bench disks PVS VGS                        (root) daemon CPU per request with disk
+//!                                                    verification on and off, real loop PVs
 //! ```
 //! Without `--socket` it starts the `lvmetad` binary found next to itself in a temp dir.
 //! Each VG gets PVS/VGS PVs and 2 LVs; each PV has one mda, like `pvcreate` defaults.
 #![forbid(unsafe_code)]
+
+mod disks;
 
 use common::config::{parse, DupMode};
 use common::daemon::Client;
@@ -46,11 +50,16 @@ fn envelope(request: &str) -> String {
 }
 
 fn pvmeta(pv: usize) -> String {
+    pvmeta_on(pv, pv as u64 + 4096)
+}
+
+/// The pvmeta of PV `pv` at device number `devno`.
+fn pvmeta_on(pv: usize, devno: u64) -> String {
     format!(
         "pvmeta {{\n\tdevice={}\n\tdev_size=67108864\n\tformat=\"lvm2\"\n\tlabel_sector=1\n\
          \tid=\"{}\"\n\text_version=2\n\text_flags=1\n\tmda0 {{\n\t\tignore=0\n\t\tstart=4096\n\
          \t\tsize=1044480\n\t\tfree_sectors=1016\n\t}}\n\tda0 {{\n\t\toffset=1048576\n\t\tsize=0\n\t}}\n}}\n",
-        pv + 4096,
+        devno,
         uuid('P', pv)
     )
 }
@@ -295,7 +304,7 @@ fn mixed_request(pvs: usize, vgs: usize) -> Arc<dyn Fn(usize, u64) -> String + S
 }
 
 struct Owned {
-    child: Child,
+    pub(crate) child: Child,
     dir: PathBuf,
 }
 
@@ -308,6 +317,11 @@ impl Drop for Owned {
 }
 
 fn start_own() -> (Owned, PathBuf) {
+    start_own_with(&[])
+}
+
+/// Start our own daemon with extra options.
+fn start_own_with(opts: &[&str]) -> (Owned, PathBuf) {
     let exe = std::env::current_exe().unwrap_or_default();
     let bin = exe.with_file_name("lvmetad");
     let dir = std::env::temp_dir().join(format!("lvmetad-bench-{}", std::process::id()));
@@ -318,6 +332,7 @@ fn start_own() -> (Owned, PathBuf) {
         .arg(&socket)
         .arg("-p")
         .arg(dir.join("pid"))
+        .args(opts)
         .spawn()
         .unwrap_or_else(|e| {
             eprintln!("cannot start {}: {e}", bin.display());
@@ -410,6 +425,11 @@ fn main() {
     if args.first().map(String::as_str) == Some("--socket") && args.len() > 1 {
         socket = Some(PathBuf::from(args[1].clone()));
         args.drain(..2);
+    }
+    if args.first().map(String::as_str) == Some("disks") {
+        // Starts its own daemons (verification on, then off).
+        disks::run(num(&args, 1, "PVS"), num(&args, 2, "VGS"));
+        return;
     }
     let mut _own = None;
     let socket = socket.unwrap_or_else(|| {
