@@ -15,7 +15,7 @@ use std::process::{exit, Command};
 use std::time::Instant;
 
 /// Builds the i-th request of a row.
-type MakeRequest = Box<dyn Fn(usize) -> String>;
+type MakeRequest<'a> = Box<dyn Fn(usize) -> String + 'a>;
 
 /// Our loop devices and their backing files; detached and removed on drop.
 struct Loops {
