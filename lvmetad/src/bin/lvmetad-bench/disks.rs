@@ -2,7 +2,7 @@
 //! image files get a real label, mda header and committed VG text (the same text the bench sends
 //! in `pv_found`), each on its own loop device; a daemon with verification on, then one with
 //! `--no-verify`, is populated with their real device numbers, and the daemon's CPU time
-//! (the scheduler's run time of its threads, /proc/PID/task/*/schedstat) is measured over a fixed number of requests from one client.
+//! (its CPU clock, `clock_getcpuclockid`: nanosecond run time of all its threads) is measured over a fixed number of requests from one client.
 //! The loop devices and files are removed at the end, also on failure.
 
 use crate::{ask, connect, envelope, expect_ok, metadata, pvmeta_on, start_own_with, uuid, TOKEN};
@@ -84,18 +84,23 @@ fn attach(file: &Path) -> String {
     die(&format!("losetup -f --show {} failed", file.display()))
 }
 
-/// CPU time of every live thread of `pid` in microseconds (`/proc/PID/task/*/schedstat`: the
-/// scheduler's nanosecond run time, not the tick-sampled utime/stime).
+/// CPU time of process `pid` in microseconds, all its threads including those that exited
+/// (`clock_getcpuclockid`: the scheduler's run time, not tick-sampled utime/stime).
 fn cpu_us(pid: u32) -> u64 {
-    let Ok(tasks) = std::fs::read_dir(format!("/proc/{pid}/task")) else {
-        return 0;
+    let mut clock: libc::clockid_t = 0;
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
     };
-    let ns: u64 = tasks
-        .filter_map(Result::ok)
-        .filter_map(|t| std::fs::read_to_string(t.path().join("schedstat")).ok())
-        .filter_map(|s| s.split_whitespace().next()?.parse::<u64>().ok())
-        .sum();
-    ns / 1000
+    // SAFETY: both calls only write to the locals passed by pointer.
+    let ok = unsafe {
+        libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) == 0
+            && libc::clock_gettime(clock, &mut ts) == 0
+    };
+    if !ok {
+        die("cannot read the daemon's CPU clock");
+    }
+    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
 }
 
 /// Run `n` requests from `make` on one connection; (daemon CPU µs, wall µs) per request and the
