@@ -35,7 +35,7 @@ use std::sync::Arc;
 
 pub use client::{Client, ClientError};
 pub use server::{request_shutdown, run, ServerConfig, ServerError};
-pub use sys::tune_allocator;
+pub use sys::{process_cpu_time, tune_allocator};
 
 /// One request as the daemon handler sees it.
 #[derive(Debug, Clone)]

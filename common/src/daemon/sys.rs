@@ -315,3 +315,20 @@ pub(crate) fn release_free_heap() {
         libc::malloc_trim(0);
     }
 }
+
+/// CPU time used so far by process `pid` (all its threads, those that exited included), from
+/// its CPU clock (`clock_getcpuclockid`): nanosecond run time, not tick-sampled. `None` when the
+/// clock cannot be read (no such process, no permission). Used by benchmarks.
+pub fn process_cpu_time(pid: u32) -> Option<std::time::Duration> {
+    let mut clock: libc::clockid_t = 0;
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: both calls only write to the two locals passed by pointer.
+    let ok = unsafe {
+        libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) == 0
+            && libc::clock_gettime(clock, &mut ts) == 0
+    };
+    ok.then(|| std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}

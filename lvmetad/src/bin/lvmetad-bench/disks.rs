@@ -5,6 +5,8 @@
 //! (its CPU clock, `clock_getcpuclockid`: nanosecond run time of all its threads) is measured over a fixed number of requests from one client.
 //! The loop devices and files are removed at the end, also on failure.
 
+#![forbid(unsafe_code)]
+
 use crate::{ask, connect, envelope, expect_ok, metadata, pvmeta_on, start_own_with, uuid, TOKEN};
 use common::scan::crc::{calc_crc, INITIAL_CRC};
 use common::scan::label::{encode_label_sector, DiskLocn, PvHeader};
@@ -87,20 +89,10 @@ fn attach(file: &Path) -> String {
 /// CPU time of process `pid` in microseconds, all its threads including those that exited
 /// (`clock_getcpuclockid`: the scheduler's run time, not tick-sampled utime/stime).
 fn cpu_us(pid: u32) -> u64 {
-    let mut clock: libc::clockid_t = 0;
-    let mut ts = libc::timespec {
-        tv_sec: 0,
-        tv_nsec: 0,
-    };
-    // SAFETY: both calls only write to the locals passed by pointer.
-    let ok = unsafe {
-        libc::clock_getcpuclockid(pid as libc::pid_t, &mut clock) == 0
-            && libc::clock_gettime(clock, &mut ts) == 0
-    };
-    if !ok {
-        die("cannot read the daemon's CPU clock");
+    match common::daemon::process_cpu_time(pid) {
+        Some(t) => t.as_micros() as u64,
+        None => die("cannot read the daemon's CPU clock"),
     }
-    ts.tv_sec as u64 * 1_000_000 + ts.tv_nsec as u64 / 1000
 }
 
 /// Run `n` requests from `make` on one connection; (daemon CPU µs, wall µs) per request and the
