@@ -6,7 +6,8 @@
 #
 # The script that includes this sets NAME, DESC, DAEMON, PIDFILE, SOCKET (empty: none),
 # DAEMON_ARGS, and defines run_daemon LAUNCHER... which runs LAUNCHER followed by the daemon's
-# arguments.
+# arguments. It may set AFTER_START to a command run once a start has succeeded (its failure is
+# reported, and start still succeeds: the daemon runs).
 #
 # LSB exit codes: status 0 running, 1 dead but pidfile exists, 3 not running, 4 unknown;
 # actions 0 success, 1 failure, 2 bad usage, 3 unimplemented, 5 program not installed.
@@ -121,6 +122,7 @@ do_start() {
         return 1
     fi
     say " (pid $pid)."
+    [ -z "${AFTER_START:-}" ] || $AFTER_START
     return 0
 }
 

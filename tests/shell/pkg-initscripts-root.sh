@@ -33,6 +33,11 @@ at_exit kill_installed
 
 # Sockets and pidfiles go to the baked-in dirs under PKG_STATE; start from nothing there.
 rm -rf "$PKG_STATE/run"
+# lvm2-lvmetad start fills the cache with a full lvmetad-scan --cache: keep it off this host's
+# devices (an lvm.conf whose global_filter rejects everything, found through LVM_SYSTEM_DIR).
+mkdir -p "$TESTDIR/lvmsys"
+printf 'devices {\n\tglobal_filter = [ "r|.*|" ]\n}\n' >"$TESTDIR/lvmsys/lvm.conf"
+export LVM_SYSTEM_DIR=$TESTDIR/lvmsys
 
 NS=""          # network namespace the scripts run in (cmirrord)
 INIT_SH="busybox sh"   # the shell that runs the scripts
@@ -148,6 +153,22 @@ run_script_tests() {
 at_exit "for s in lvm2-lvmetad lvm2-lvmpolld; do busybox sh $inst/etc/init.d/\$s stop; done"
 
 run_script_tests lvmetad lvm2-lvmetad "$PKG_PID_DIR/lvmetad.pid" "$PKG_RUN_DIR/lvmetad.socket"
+
+# lvm2-lvmetad start ran the initial full scan: the token is the filter's, no longer "none";
+# SCAN_ON_START=no in the defaults file leaves it "none".
+initial_token() {
+    rc_is 0 lvm2-lvmetad start
+    printf 'request="get_global_info"\ntoken="skip"\n' | send "$PKG_RUN_DIR/lvmetad.socket" | sed -n 's/^token = //p'
+    rc_is 0 lvm2-lvmetad stop >/dev/null
+}
+tok=$(initial_token | tail -n 1)
+case $tok in '"filter:'*) ;; *) fail "no initial scan after start: token $tok" ;; esac
+scanned=$tok
+echo "SCAN_ON_START=no" >"$inst/etc/default/lvm2-lvmetad"
+tok=$(initial_token | tail -n 1)
+[ "$tok" = '"none"' ] || fail "SCAN_ON_START=no still scanned: token $tok"
+rm -f "$inst/etc/default/lvm2-lvmetad"
+note "lvm2-lvmetad start fills the cache (token $scanned; \"none\" with SCAN_ON_START=no)"
 run_script_tests lvmpolld lvm2-lvmpolld "$PKG_PID_DIR/lvmpolld.pid" "$PKG_RUN_DIR/lvmpolld.socket"
 
 # Debian's /bin/sh (dash) with Debian's start-stop-daemon, for one daemon.

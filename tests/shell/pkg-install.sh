@@ -43,6 +43,11 @@ expect=(usr/sbin/lvmetad usr/sbin/lvmetactl usr/sbin/lvmetad-scan usr/sbin/lvmpo
     usr/share/man/man8/lvmetad.8 usr/share/man/man8/lvmetactl.8 usr/share/man/man8/lvmetad-scan.8
     usr/share/man/man8/lvmpolld.8)
 [ "$have_cmirrord" = yes ] && expect+=(usr/sbin/cmirrord etc/init.d/cmirrord usr/share/man/man8/cmirrord.8)
+# device-event hooks, and the systemd units when configure found systemd (pkg-events-units.sh)
+expect+=(usr/sbin/lvmetad-mdev "$(sed -n 's|^udevdir = /||p' "$PKG_BUILD/Makefile")/69-lvmetad-scan.rules")
+unitdir=$(sed -n 's|^systemdunitdir = /||p' "$PKG_BUILD/Makefile")
+[ -n "$unitdir" ] && expect+=("$unitdir"/lvm2-lvmetad.socket "$unitdir"/lvm2-lvmetad.service
+    "$unitdir"/lvm2-lvmpolld.socket "$unitdir"/lvm2-lvmpolld.service)
 for f in "${expect[@]}"; do
     [ -f "$dest/$f" ] || fail "make install did not install /$f"
 done
@@ -54,7 +59,7 @@ for f in "${expect[@]}"; do
     case $f in
         */sbin/*)
             [ -x "$dest/$f" ] || fail "/$f is not executable"
-            readelf -S "$dest/$f" | grep -q '\.symtab' && fail "/$f is not stripped"
+            readelf -S "$dest/$f" 2>/dev/null | grep -q '\.symtab' && fail "/$f is not stripped"
             "$dest/$f" --help >/dev/null 2>&1 </dev/null
             [ $? -lt 126 ] || fail "/$f does not run" ;;
         */init.d/*)
@@ -64,7 +69,7 @@ for f in "${expect[@]}"; do
             grep -q '^\. /etc/init.d/functions\|/lib/lsb/init-functions' "$dest/$f" \
                 && fail "/$f needs a distribution's init functions"
             busybox sh -n "$dest/$f" || fail "/$f: busybox sh syntax error" ;;
-        */man8/*)
+        */man8/* | */rules.d/* | */systemd/system/*)
             [ "$(stat -c %a "$dest/$f")" = 644 ] || fail "/$f mode is not 644" ;;
     esac
 done

@@ -310,6 +310,8 @@ impl Lvmetad {
 
     /// Full repopulation (§4.4) from already scanned devices: update token, clear, one
     /// `pv_found` per PVID, final token, then disable on duplicates or re-enable if clean.
+    /// Call [`begin_update`](Self::begin_update) before scanning, as lvm2 does: a device
+    /// scanner then waits for the update and reads its device after the full scan did.
     pub fn repopulate(&mut self, scans: &[(Device, ScannedPv)]) -> Result<FeedSummary, FeedError> {
         let mut sum = FeedSummary::default();
         let dups = find_duplicates(scans);
@@ -320,7 +322,11 @@ impl Lvmetad {
                 idx.iter().copied().filter(move |&i| i != keep)
             })
             .collect();
-        self.begin_update()?;
+        // A caller that began the update before scanning (so that device events arriving
+        // meanwhile wait for it, see `update_devices`) has the token already.
+        if self.token != UPDATE_IN_PROGRESS {
+            self.begin_update()?;
+        }
         self.pv_clear_all()?;
         for (i, (dev, pv)) in scans.iter().enumerate() {
             if skip.contains(&i) {
@@ -379,6 +385,8 @@ impl Lvmetad {
                 continue;
             }
             if info.token != self.filter_token {
+                // The token first, then the device list and the reads (see `repopulate`).
+                self.begin_update()?;
                 let mut every = all();
                 for d in devs {
                     if !every.iter().any(|e| e.devno == d.devno) {

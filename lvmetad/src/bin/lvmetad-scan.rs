@@ -241,15 +241,19 @@ fn run(o: &Options) -> Result<bool, String> {
     if o.cache && !o.devices.is_empty() {
         return update_devices(o, &filter);
     }
-    let (devs, _) = select_devices(o, &filter)?;
     if o.cache {
         let mut l = Lvmetad::connect(&o.socket, filter.token()).map_err(|e| e.to_string())?;
+        // "update in progress" before listing and reading the devices: device events from
+        // then on wait for this update and are applied after it.
+        l.begin_update().map_err(|e| e.to_string())?;
+        let devs = all_devices(&filter);
         let mut warnings = Vec::new();
         let scans = scan_found_pvs(&devs, o.scan, &mut warnings);
         let mut sum = l.repopulate(&scans).map_err(|e| e.to_string())?;
         sum.warnings.splice(0..0, warnings);
         return Ok(report_feed(&sum));
     }
+    let (devs, _) = select_devices(o, &filter)?;
     let mut warnings = Vec::new();
     let scans = scan_found_pvs(&devs, o.scan, &mut warnings);
     for w in &warnings {
