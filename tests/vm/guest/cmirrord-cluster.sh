@@ -12,7 +12,7 @@ node_start() {
     local j
     {
         printf 'totem {\n version: 2\n cluster_name: cmvm\n transport: knet\n'
-        printf ' crypto_cipher: none\n crypto_hash: none\n token: 3000\n}\nnodelist {\n'
+        printf ' crypto_cipher: none\n crypto_hash: none\n token: 10000\n}\nnodelist {\n'
         for ((j = 1; j <= VC_NODES; j++)); do
             printf ' node {\n  ring0_addr: %s.%s\n  nodeid: %s\n  name: node%s\n }\n' "$VC_NET" "$j" "$j" "$j"
         done
@@ -27,6 +27,10 @@ node_start() {
     sleep 0.3
     kill -0 "$(cat "$W/cmirrord.pid")" || { cat "$W/cmirrord.log"; return 1; }
 }
+
+# rings: how many memberships this node's corosync has formed (a token lost under load, a node
+# gone or back: each makes a new one).
+rings() { grep -c "new membership" "$W/corosync.log"; }
 
 # members: how many nodes this node's corosync sees.
 members() { corosync-quorumtool -s 2>/dev/null | sed -n 's/^Nodes: *//p'; }
