@@ -353,3 +353,33 @@ fn concurrent_dumps_leave_lookups_intact() {
     let (got, _) = ask(&d, "request=\"vg_lookup\"\nuuid=\"VG3\"");
     assert_eq!(want, got);
 }
+
+#[test]
+fn unverifiable_pvs_get_c_replies_and_are_listed_in_dump() {
+    // Major 4095 is what image files get: never a block device, so nothing can be verified.
+    let dev = common::scan::device::makedev(4095, 77);
+    let d = Lvmetad::verifying();
+    found(&d, "PV1", dev, Some(("vg0", "VG1", 3, &["PV1"])));
+    for q in [
+        "request=\"vg_lookup\"\nname=\"vg0\"",
+        "request=\"pv_lookup\"\nuuid=\"PV1\"",
+        "request=\"pv_list\"",
+        "request=\"vg_list\"",
+    ] {
+        let (text, t) = ask(&d, q);
+        assert_eq!(response(&t), "OK", "{text}");
+        assert!(
+            t.find("vg_invalid").is_none() && t.find("global_invalid").is_none(),
+            "{q}: {text}"
+        );
+    }
+    let (dump, _) = ask(&d, "request=\"dump\"");
+    let section = &dump[dump.find("# VERIFICATION").expect("verification section")..];
+    assert!(section.contains("result=\"unverifiable\""), "{section}");
+    assert!(section.contains("no block device 4095:77"), "{section}");
+    assert!(section.contains("list_passes=2"), "{section}");
+    // Without verification the dump is C's.
+    let plain = Lvmetad::new();
+    found(&plain, "PV1", dev, Some(("vg0", "VG1", 3, &["PV1"])));
+    assert!(!ask(&plain, "request=\"dump\"").0.contains("# VERIFICATION"));
+}

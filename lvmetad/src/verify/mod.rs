@@ -448,7 +448,13 @@ impl Verifier {
             p.running = true;
             let me = p.started;
             drop(p);
-            let marks = self.run_pass(cache);
+            // A pass that panicked must neither leave `running` set (every list would wait
+            // forever) nor prove anything.
+            let run = std::panic::AssertUnwindSafe(|| self.run_pass(cache));
+            let marks = std::panic::catch_unwind(run).unwrap_or(Marks {
+                vg_invalid: false,
+                global_invalid: true,
+            });
             p = self.pass.lock();
             p.running = false;
             p.finished = me;
