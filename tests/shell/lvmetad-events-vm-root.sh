@@ -2,9 +2,12 @@
 # Device events keep lvmetad current (QEMU tier, needs root): in a guest on Debian's kernel, busybox
 # mdev runs our hook (scripts/lvmetad-mdev.in) for each block device event, as the kernel's
 # hotplug helper: a loop device holding a PV is in lvmetad's cache within 1 s, gone within 1 s of
-# its detach; 50 PVs attached at once and detached at once, also while a full lvmetad-scan --cache
+# its detach (on a guest too slow for that, the 1 s limit is reported NOT SHOWN and 15 s checked);
+# 50 PVs attached at once, and detached then attached at once while a full lvmetad-scan --cache
 # runs, leave the cache equal to a full scan. Then our udev rule (scripts/69-lvmetad-scan.rules.in)
-# under `udevadm test` and systemd-udevd for a real attach and detach. See tests/vm/guest/events.sh.
+# under `udevadm test` (udev 252 has no `udevadm verify`), and systemd-udevd for a real attach and
+# detach where it can run (not in run-in-vm.sh's chroot: reported NOT SHOWN). About 8 minutes on
+# 2 busy cores. See tests/vm/guest/events.sh.
 # The PV images are made here with Debian's lvm (pvcreate under QEMU's TCG takes minutes).
 # BIN should be a release build (EVENTS_BIN, default BIN): a debug lvmetad-scan per event is slow
 # under TCG.

@@ -7,10 +7,11 @@
 #     /proc/sys/kernel/hotplug when it has one, else (Debian's kernel: no CONFIG_UEVENT_HELPER)
 #     busybox `uevent` starting a bare `mdev` per event in the background, which is the same;
 #  2. a loop device holding a PV is known to lvmetad within 1 s of losetup; detached, it is gone;
-#  3. 50 PVs attached at once, then detached at once: the cache equals a full scan each time;
-#  4. the same while a full `lvmetad-scan --cache` runs;
+#  3. 50 PVs attached at once: the cache equals a full scan;
+#  4. 50 PVs detached at once, then attached at once, while a full `lvmetad-scan --cache` runs:
+#     the cache equals a full scan each time;
 #  5. udev: `udevadm test` of our rule (scripts/69-lvmetad-scan.rules.in), then systemd-udevd
-#     running it for a real attach and detach.
+#     running it for a real attach and detach when udevd can run (not in run-in-vm.sh's chroot).
 set -u
 [ "${IN_VM:-0}" = 1 ] || { echo "events.sh: run me inside run-in-vm.sh" >&2; exit 2; }
 [ -x "${BIN:-}/lvmetad-scan" ] || { echo "events.sh: BIN must hold lvmetad and lvmetad-scan" >&2; exit 2; }
@@ -211,11 +212,23 @@ else
     losetup -d "$E"
 
     step "udev: real events through systemd-udevd"
-    DT=$(devt "$D")
-    if s=$(wait_for 10 knows "$DT"); then ok "udevd attach $D: known after $s s"; else bad "udevd attach $D: not known"; fi
-    losetup -d "$D"
-    udevadm settle -t 20
-    if s=$(wait_for 10 forgot "$DT"); then ok "udevd detach $D: gone after $s s"; else bad "udevd detach $D: still cached"; fi
+    sleep 1
+    if ! pgrep -x systemd-udevd >/dev/null; then
+        # run-in-vm.sh runs the job in a chroot; udevd refuses to run there.
+        echo "NOT SHOWN: real udev events (systemd-udevd does not run here: $(head -c 300 "$T/udevd.err"))"
+        losetup -d "$D"
+    else
+        DT=$(devt "$D")
+        if s=$(wait_for 10 knows "$DT"); then
+            ok "udevd attach $D: known after $s s"
+            losetup -d "$D"
+            udevadm settle -t 20
+            if s=$(wait_for 10 forgot "$DT"); then ok "udevd detach $D: gone after $s s"; else bad "udevd detach $D: still cached"; fi
+        else
+            bad "udevd attach $D: not known"
+            losetup -d "$D"
+        fi
+    fi
     udevadm control --exit 2>/dev/null
     same_as_full_scan "after udev events"
 fi
