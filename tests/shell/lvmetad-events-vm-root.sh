@@ -6,7 +6,7 @@
 # 50 PVs attached at once, and detached then attached at once while a full lvmetad-scan --cache
 # runs, leave the cache equal to a full scan. Then our udev rule (scripts/69-lvmetad-scan.rules.in)
 # under `udevadm test` (udev 252 has no `udevadm verify`), and systemd-udevd for a real attach and
-# detach where it can run (not in run-in-vm.sh's chroot: reported NOT SHOWN). About 8 minutes on
+# detach where it works (not in run-in-vm.sh's chroot: reported NOT SHOWN). About 8 minutes on
 # 2 busy cores. See tests/vm/guest/events.sh.
 # The PV images are made here with Debian's lvm (pvcreate under QEMU's TCG takes minutes).
 # BIN should be a release build (EVENTS_BIN, default BIN): a debug lvmetad-scan per event is slow
