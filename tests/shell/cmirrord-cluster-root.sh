@@ -140,7 +140,12 @@ for i in 1 2 3; do
 done
 # Token 10 s: a loaded host must not make corosync drop a node that is alive (a partition and
 # merge is another test; the hand-out below assumes one membership).
-expect_eq "corosync memberships formed on node 1 during resync A" "$(g 1 rings)" "$rings1"
+rings=$(g 1 rings)
+if [ "$rings" != "$rings1" ]; then
+    echo "--- node 1: corosync membership lines" >&2
+    g 1 'grep -iE "membership|token|link|retransmit" $W/corosync.log | tail -40' >&2
+fi
+expect_eq "corosync memberships formed on node 1 during resync A" "$rings" "$rings1"
 h=$(handout 1 "$from1") || fail "resync hand-out: $h"
 note "hand-out seen by node 1: $h"
 [[ $h == *"assigned=$REGIONS distinct=$REGIONS "* ]] || fail "every region handed out exactly once: $h"
