@@ -134,14 +134,18 @@ else
 fi
 D=$(attach "${IMGS[4]}")
 DT=$(devt "$D")
+seen=0
 if s=$(wait_for 10 knows "$DT"); then
+    seen=1
     awk -v s="$s" -v l="$LIMIT" 'BEGIN { exit !(s <= l) }' && ok "attach $D: lvmetad knew it after $s s" \
         || bad "attach $D: lvmetad knew it only after $s s (limit $LIMIT s)"
 else
     bad "attach $D: lvmetad never learnt of it"
 fi
 losetup -d "$D"
-if s=$(wait_for 10 forgot "$DT"); then
+if [ $seen = 0 ]; then
+    bad "detach $D: not checked (the attach was never seen)"
+elif s=$(wait_for 10 forgot "$DT"); then
     awk -v s="$s" -v l="$LIMIT" 'BEGIN { exit !(s <= l) }' && ok "detach $D: gone from lvmetad after $s s" \
         || bad "detach $D: gone only after $s s (limit $LIMIT s)"
 else
