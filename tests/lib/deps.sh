@@ -3,7 +3,7 @@
 
 TEST_PACKAGES="lvm2 socat busybox-static cpio xz-utils qemu-system-x86 corosync libcpg-dev libcfg-dev
 libcmap-dev libquorum-dev libvotequorum-dev libcorosync-common-dev pkg-config iproute2 mandoc
-thin-provisioning-tools musl-tools jq udev
+thin-provisioning-tools musl-tools jq udev strace groff-base libdevmapper-dev gcc
 rustc-web cargo-web rust-web-src libunwind-14-dev"
 # (the last line: the static musl build of pkg-static.sh, see scripts/README.md)
 

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Faults: lvmetad killed with SIGKILL while lvmetad-scan --cache fills it from the bundled PV images
-# (at 6 points of the population), restarted on the same socket and pidfile: the next scan
+# (at 6 points of the population, each asserted to have landed mid-population), restarted on the
+# same socket and pidfile: the next scan
 # repopulates through the token protocol and the cache equals a clean population. A scanner that
 # died mid-update (token "update in progress", update_timeout 2 s) is taken over by the next one.
 # Then 8 scanners at once against a fresh daemon end with the same cache as one clean scan.
@@ -9,7 +10,7 @@
 # timeout: 90
 . "$(dirname "$0")/../lib/common.sh"
 . "$TOP/tests/lib/lvmetad.sh"
-need_cmd socat xz
+need_cmd socat xz strace
 IMGS=()
 for xz in "$TOP"/tests/data/pv-images/*.img.xz; do
     img=$TESTDIR/$(basename "$xz" .xz)
@@ -29,6 +30,13 @@ restart() {
 # The images only: a fresh daemon gets a full repopulation, which would read /dev as well.
 printf 'devices {\n\tglobal_filter = [ "r|^/dev/|" ]\n}\n' >"$TESTDIR/images.conf"
 scan() { "$BIN/lvmetad-scan" --cache -s "$SOCK" --config "$TESTDIR/images.conf" "${IMGS[@]}"; }
+# slow_scan: the same scan with every write to a socket or file delayed 30 ms (strace fault
+# injection), so a kill can be placed between two requests of the population.
+slow_scan() {
+    strace -f -qq -o /dev/null -e trace=write,writev,sendto,sendmsg \
+        -e inject=write,writev,sendto,sendmsg:delay_enter=30000 \
+        "$BIN/lvmetad-scan" --cache -s "$SOCK" --config "$TESTDIR/images.conf" "${IMGS[@]}"
+}
 # state: what the cache holds, independent of hash order (the dump's lines sorted, and the
 # scanner's own view of PVs, VGs and LVs).
 state() {
@@ -43,23 +51,48 @@ state >"$TESTDIR/clean"
 grep -q 'token = "filter' "$TESTDIR/clean" || fail "no filter token after a clean scan"
 stop_lvmetad
 
+# received REQ: how many REQ requests this daemon run has received (its `-l all` wire log).
+received() { grep -c "^<- request=\"$1\"" "$TESTDIR/lvmetad.log"; }
+
+# Kill points, each "REQUEST:N" = once the daemon has received the N-th REQUEST of the
+# population (the scanner sends token_update "update in progress", pv_clear_all, one pv_found per
+# image, then the final token_update). The scanner's writes are slowed (slow_scan) and the
+# daemon is killed as soon as the point is seen; the kill counts only if it landed
+# mid-population: the update had begun and the final token_update never arrived (else that
+# point is tried again).
 kills=0
-for delay in 0 0.002 0.005 0.01 0.02 0.05; do
-    start_lvmetad
-    scan >"$TESTDIR/scan.out" 2>&1 &
-    scanner=$!
-    sleep "$delay"
-    kill -9 "$LVMETAD_PID"
-    wait "$scanner"; rc=$?
-    wait_gone "$LVMETAD_PID" || fail "lvmetad survived SIGKILL"
+for point in token_update:1 pv_clear_all:1 pv_found:1 pv_found:2 pv_found:3 pv_found:4; do
+    what=${point%:*} n=${point#*:}
+    landed=0
+    for attempt in 1 2 3 4 5 6 7 8 9 10; do
+        : >"$TESTDIR/lvmetad.log"
+        start_lvmetad
+        slow_scan >"$TESTDIR/scan.out" 2>&1 &
+        scanner=$!
+        while [ "$(received "$what")" -lt "$n" ] && kill -0 "$scanner" 2>/dev/null; do sleep 0.002; done
+        kill -9 "$LVMETAD_PID"
+        wait_gone "$LVMETAD_PID" || fail "lvmetad survived SIGKILL"
+        got=$(received pv_found)
+        rc=0
+        wait "$scanner" || rc=$?
+        updates=$(received token_update)
+        if [ "$updates" = 1 ] && [ "$(received "$what")" -ge "$n" ]; then
+            landed=1
+            break
+        fi
+        note "kill after $what #$n missed the population (token_updates received: $updates), again"
+        rm -f "$SOCK" "$PIDF"
+    done
+    [ $landed = 1 ] || fail "no kill after $what #$n landed mid-population in 10 attempts"
+    [ $rc != 0 ] || fail "the scanner killed mid-population reported success"
     kills=$((kills + 1))
     # Restart on the stale socket and pidfile: an empty cache whose token forces repopulation.
     restart
     ask 'request="get_global_info"' | grep -q '^token = "none"' || fail "restarted daemon has a token"
-    scan >/dev/null || fail "rescan after kill at ${delay}s failed"
+    scan >/dev/null || fail "rescan after kill at $point failed"
     state >"$TESTDIR/after"
-    diff -u "$TESTDIR/clean" "$TESTDIR/after" || fail "cache after kill at ${delay}s differs from a clean population"
-    note "kill -9 at ${delay}s (scanner rc $rc): rescan equals a clean population"
+    diff -u "$TESTDIR/clean" "$TESTDIR/after" || fail "cache after kill at $point differs from a clean population"
+    note "kill -9 mid-population after $what #$n ($got pv_found received before; scanner rc $rc): rescan equals a clean population"
     stop_lvmetad
 done
 
