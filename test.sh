@@ -25,11 +25,17 @@ fi
 if [ $# -eq 0 ]; then
     echo "== cargo test"
     log=$(mktemp)
-    cargo test --workspace --quiet 2>&1 | tee "$log" | grep -E '^(test result|failures:|    [a-z_:]+$|---- )' || true
+    # A hung cargo test must not hang the suite: CARGO_TEST_TIMEOUT seconds (default 900) at most.
+    timeout -k 10 "${CARGO_TEST_TIMEOUT:-900}" cargo test --workspace --quiet >"$log" 2>&1
+    crc=$?
+    grep -E '^(test result|failures:|    [a-z_:]+$|---- )' "$log"
     while read -r p f; do
         passed=$((passed + p)); failed=$((failed + f))
     done < <(sed -n 's/^test result: [a-zA-Z]*\. \([0-9]*\) passed; \([0-9]*\) failed.*/\1 \2/p' "$log")
-    if grep -qE '^error(\[|:)' "$log" || ! grep -q '^test result' "$log"; then
+    if [ $crc = 124 ] || [ $crc = 137 ]; then
+        failed=$((failed + 1)); failures+=("cargo test (timed out after ${CARGO_TEST_TIMEOUT:-900}s)")
+        tail -30 "$log"
+    elif grep -qE '^error(\[|:)' "$log" || ! grep -q '^test result' "$log"; then
         failed=$((failed + 1)); failures+=("cargo test (did not run cleanly)")
         tail -30 "$log"
     fi
@@ -51,7 +57,9 @@ for t in tests/shell/*.sh; do
     rc=$?
     secs=$(( $(date +%s) - s0 ))
     case $rc in
-        0) passed=$((passed + 1)); echo "PASS  $name (${secs}s)" ;;
+        0) passed=$((passed + 1)); echo "PASS  $name (${secs}s)"
+           # a part the test could not run here is shown, not hidden in a pass
+           grep '^# SKIPPED' "$out" | sed 's/^# /      /' ;;
         77) skipped=$((skipped + 1)); echo "SKIP  $name: $(grep -m1 '^SKIP:' "$out" | cut -c7-)" ;;
         *) failed=$((failed + 1)); failures+=("$name")
            [ $rc = 124 ] && echo "FAIL  $name (timed out after ${limit:-300}s)" || echo "FAIL  $name (exit $rc, ${secs}s)"
