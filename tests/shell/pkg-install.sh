@@ -60,8 +60,8 @@ for f in "${expect[@]}"; do
         */sbin/*)
             [ -x "$dest/$f" ] || fail "/$f is not executable"
             readelf -S "$dest/$f" 2>/dev/null | grep -q '\.symtab' && fail "/$f is not stripped"
-            "$dest/$f" --help >/dev/null 2>&1 </dev/null
-            [ $? -lt 126 ] || fail "/$f does not run" ;;
+            out=$("$dest/$f" --help 2>&1 </dev/null) || fail "/$f --help exited $?: $out"
+            grep -qE '^(Usage:|lvmetactl [a-z_]+)' <<<"$out" || fail "/$f --help prints no usage: $out" ;;
         */init.d/*)
             [ -x "$dest/$f" ] || fail "/$f is not executable"
             head -1 "$dest/$f" | grep -qx '#!/bin/sh' || fail "/$f is not a /bin/sh script"

@@ -93,6 +93,13 @@ fn main() {
         }
         exit(255);
     }
+    // -h/--help: the usage, exit 0, without connecting (C has no help option and would connect).
+    if matches!(args[1].as_str(), "-h" | "--help") {
+        for line in USAGE {
+            println!("{line}");
+        }
+        exit(0);
+    }
     let path = socket();
     let mut client =
         match Client::connect(&path, lvmetad::PROTOCOL, Some(lvmetad::PROTOCOL_VERSION)) {
