@@ -10,6 +10,7 @@
 //! duplicate keys, arrays, ints, floats): it stays out of the deliberate differences listed in
 //! common/README-config.md, so any disagreement is a bug on one side. `check` prints the counts
 //! and exits 1 on any disagreement (the first ones shown).
+#![forbid(unsafe_code)]
 
 use common::config::{parse, write_tree, DupMode};
 use std::fmt::Write as _;

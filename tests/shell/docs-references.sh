@@ -65,11 +65,12 @@ sub norm {    # path of $target seen from the directory of $from, relative to th
 }
 
 for my $f (@files) {
-    next if $f eq $self || $f =~ m{^(fuzz/seeds|tests/data)/};
-    open my $h, '<:encoding(UTF-8)', $f or next;
-    my @lines = <$h>; close $h;
-    my $text = join '', @lines;
-    next if index($text, "\0") >= 0;    # binary
+    next if $f eq $self || $f =~ m{^(fuzz/(seeds|corpus)|tests/data)/};
+    open my $h, '<:raw', $f or next;
+    my $raw = do { local $/; <$h> }; close $h;
+    next if index($raw, "\0") >= 0 || !utf8::decode($raw);    # binary, or not UTF-8 text
+    my @lines = split /^/, $raw;
+    my $text = $raw;
     for my $bad ('/work/shared', '../shared', 'shared/transcripts', 'shared/protocol.md',
                  'shared/design.md', 'shared/seeds') {
         push @err, "$f: points outside the repository ($bad)" if index($text, $bad) >= 0;
