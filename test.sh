@@ -59,7 +59,7 @@ for t in tests/shell/*.sh; do
     case $rc in
         0) passed=$((passed + 1)); echo "PASS  $name (${secs}s)"
            # a part the test could not run here is shown, not hidden in a pass
-           grep '^# SKIPPED' "$out" | sed 's/^# /      /' ;;
+           grep -E '^(# SKIPPED|NOT SHOWN)' "$out" | sed 's/^# //; s/^/      /' ;;
         77) skipped=$((skipped + 1)); echo "SKIP  $name: $(grep -m1 '^SKIP:' "$out" | cut -c7-)" ;;
         *) failed=$((failed + 1)); failures+=("$name")
            [ $rc = 124 ] && echo "FAIL  $name (timed out after ${limit:-300}s)" || echo "FAIL  $name (exit $rc, ${secs}s)"
