@@ -14,7 +14,7 @@
 use crate::command::{LvpollCommand, RET_EXEC_FAILED};
 use crate::daemon::Launcher;
 use crate::store::{Entry, Outcome, Registry};
-use common::daemon::log::{self, LogType};
+use common::daemon::log;
 use common::{log_debug, log_error, log_info, log_warn};
 use crossbeam_channel::{Receiver, Sender};
 use nix::fcntl::{fcntl, FcntlArg, OFlag};
@@ -225,15 +225,7 @@ impl LineReader {
     }
 
     fn emit(&self, pid: i32, line: &[u8]) {
-        let t = if self.stderr {
-            LogType::Warn
-        } else {
-            LogType::Info
-        };
-        if !log::enabled(t) {
-            return;
-        }
-        let text = String::from_utf8_lossy(line);
+        let text = log::Lossy(line);
         if self.stderr {
             log_warn!("\tLVPOLL: PID {}: STDERR: '{}'", pid, text);
         } else {

@@ -166,14 +166,46 @@ pub(crate) fn reopen_syslog() {
     }
 }
 
+/// Log a message built from `args` if type `t` goes anywhere: the message is formatted only then,
+/// so a disabled debug line costs one check (the log macros call this).
+pub fn log_args(t: LogType, args: std::fmt::Arguments<'_>) {
+    if !enabled(t) {
+        return;
+    }
+    match args.as_str() {
+        Some(text) => log(t, text),
+        None => log(t, &args.to_string()),
+    }
+}
+
+/// Bytes shown as [`String::from_utf8_lossy`] would, decoded only when formatted (for log lines
+/// built from a child's output).
+pub struct Lossy<'a>(pub &'a [u8]);
+
+impl std::fmt::Display for Lossy<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        for chunk in self.0.utf8_chunks() {
+            f.write_str(chunk.valid())?;
+            if !chunk.invalid().is_empty() {
+                f.write_str("\u{FFFD}")?;
+            }
+        }
+        Ok(())
+    }
+}
+
+// The macros take `format!` arguments and format them only when their type is enabled (see
+// [`log_args`]); every call site uses them.
 #[macro_export]
-macro_rules! log_error { ($($a:tt)*) => { $crate::daemon::log::log($crate::daemon::log::LogType::Error, &format!($($a)*)) } }
+macro_rules! log_fatal { ($($a:tt)*) => { $crate::daemon::log::log_args($crate::daemon::log::LogType::Fatal, format_args!($($a)*)) } }
 #[macro_export]
-macro_rules! log_warn { ($($a:tt)*) => { $crate::daemon::log::log($crate::daemon::log::LogType::Warn, &format!($($a)*)) } }
+macro_rules! log_error { ($($a:tt)*) => { $crate::daemon::log::log_args($crate::daemon::log::LogType::Error, format_args!($($a)*)) } }
 #[macro_export]
-macro_rules! log_info { ($($a:tt)*) => { $crate::daemon::log::log($crate::daemon::log::LogType::Info, &format!($($a)*)) } }
+macro_rules! log_warn { ($($a:tt)*) => { $crate::daemon::log::log_args($crate::daemon::log::LogType::Warn, format_args!($($a)*)) } }
 #[macro_export]
-macro_rules! log_debug { ($($a:tt)*) => { $crate::daemon::log::log($crate::daemon::log::LogType::Debug, &format!($($a)*)) } }
+macro_rules! log_info { ($($a:tt)*) => { $crate::daemon::log::log_args($crate::daemon::log::LogType::Info, format_args!($($a)*)) } }
+#[macro_export]
+macro_rules! log_debug { ($($a:tt)*) => { $crate::daemon::log::log_args($crate::daemon::log::LogType::Debug, format_args!($($a)*)) } }
 
 #[cfg(test)]
 mod tests {
@@ -204,5 +236,45 @@ mod tests {
             0b111,
             "fatal=0 error=1 warn=2 as C's type numbers"
         );
+    }
+
+    /// A value whose `Display` counts how often it was formatted.
+    struct Counted(std::sync::atomic::AtomicUsize);
+    impl std::fmt::Display for Counted {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            f.write_str("counted")
+        }
+    }
+
+    #[test]
+    fn disabled_messages_are_not_formatted() {
+        // Unit tests never switch debug on (the servers they start log with an empty `-l`).
+        assert!(!enabled(LogType::Debug));
+        let c = Counted(0.into());
+        crate::log_debug!("debug {}", c);
+        crate::log_debug!("debug {c} {}", 7);
+        assert_eq!(
+            c.0.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "formatted while off"
+        );
+        crate::log_error!("error {} (expected in the test output)", c);
+        assert_eq!(
+            c.0.load(std::sync::atomic::Ordering::SeqCst),
+            1,
+            "error is always on"
+        );
+    }
+
+    #[test]
+    fn lossy_matches_from_utf8_lossy() {
+        for bytes in [
+            &b"plain"[..],
+            b"a\xffb\xe2\x82",
+            b"\xf0\x9f\x92\x96 ok \xc3",
+        ] {
+            assert_eq!(Lossy(bytes).to_string(), String::from_utf8_lossy(bytes));
+        }
     }
 }
