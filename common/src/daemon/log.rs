@@ -184,13 +184,19 @@ pub struct Lossy<'a>(pub &'a [u8]);
 
 impl std::fmt::Display for Lossy<'_> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        for chunk in self.0.utf8_chunks() {
-            f.write_str(chunk.valid())?;
-            if !chunk.invalid().is_empty() {
-                f.write_str("\u{FFFD}")?;
+        // As `from_utf8_lossy`: one U+FFFD per invalid sequence (no `utf8_chunks` before 1.79).
+        let mut rest = self.0;
+        loop {
+            match std::str::from_utf8(rest) {
+                Ok(text) => return f.write_str(text),
+                Err(e) => {
+                    let (good, bad) = rest.split_at(e.valid_up_to());
+                    f.write_str(std::str::from_utf8(good).unwrap_or_default())?;
+                    f.write_str("\u{FFFD}")?;
+                    rest = &bad[e.error_len().unwrap_or(bad.len())..];
+                }
             }
         }
-        Ok(())
     }
 }
 
