@@ -1,7 +1,16 @@
 # Helpers for the scanner's shell tests (tests/shell/scan-*.sh). Source after common.sh.
 # Gives: make_loop VAR SIZE NAME (a loop device; detached and removed on exit), lvm_c (lvm with
 # activation off, no devices file, and a global_filter of only our loop devices), norm_* jq filters
-# to compare lvm's JSON report with lvmetad-scan --json, and start_lvmetad.
+# to compare lvm's JSON report with lvmetad-scan --json, start_lvmetad, and need_loop_root.
+
+# need_loop_root [CMD...]: the shared preamble of the root tests on loop devices: SKIP unless
+# root, with lvm, losetup and each CMD, a built lvmetad-scan, and loop devices.
+need_loop_root() {
+    need_root
+    need_cmd lvm losetup "$@"
+    [ -x "$BIN/lvmetad-scan" ] || skip "lvmetad-scan not built"
+    [ -e /dev/loop-control ] || skip "no loop devices"
+}
 
 SCAN_LOOPS=()
 

@@ -8,10 +8,7 @@
 # timeout: 240
 . "$(dirname "$0")/../lib/common.sh"
 . "$TOP/tests/lib/scan.sh"
-need_root
-need_cmd lvm losetup socat
-[ -x "$BIN/lvmetad-scan" ] || skip "lvmetad-scan not built"
-[ -e /dev/loop-control ] || skip "no loop devices"
+need_loop_root socat
 
 make_loop A 32M a; make_loop B 32M b; make_loop U 32M u; make_loop O 32M o
 write_scan_conf "$TESTDIR/lvm.conf"

@@ -8,10 +8,7 @@
 # timeout: 90
 . "$(dirname "$0")/../lib/common.sh"
 . "$TOP/tests/lib/scan.sh"
-need_root
-need_cmd lvm losetup socat
-[ -x "$BIN/lvmetad-scan" ] || skip "lvmetad-scan not built"
-[ -e /dev/loop-control ] || skip "no loop devices"
+need_loop_root socat
 
 make_loop A 16M vgpv; make_loop B 16M orphan; make_loop C 16M notpv
 lvm_c pvcreate -q "$A" "$B" >/dev/null || fail pvcreate

@@ -6,10 +6,7 @@
 # timeout: 60
 . "$(dirname "$0")/../lib/common.sh"
 . "$TOP/tests/lib/scan.sh"
-need_root
-need_cmd lvm losetup socat
-[ -x "$BIN/lvmetad-scan" ] || skip "lvmetad-scan not built"
-[ -e /dev/loop-control ] || skip "no loop devices"
+need_loop_root socat
 
 make_loop A 32M orig; make_loop B 32M clone
 lvm_c pvcreate -q "$A" >/dev/null || fail pvcreate

@@ -7,10 +7,7 @@
 # timeout: 60
 . "$(dirname "$0")/../lib/common.sh"
 . "$TOP/tests/lib/scan.sh"
-need_root
-need_cmd lvm losetup jq
-[ -x "$BIN/lvmetad-scan" ] || skip "lvmetad-scan not built"
-[ -e /dev/loop-control ] || skip "no loop devices"
+need_loop_root jq
 
 make_loop A 64M a; make_loop B 64M b; make_loop C 64M c; make_loop D 32M d; make_loop E 16M e
 lvm_c pvcreate -q --pvmetadatacopies 2 "$A" >/dev/null || fail "pvcreate 2 copies"
