@@ -20,3 +20,5 @@ pub mod daemon;
 pub mod dm;
 pub mod paths;
 pub mod scan;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;

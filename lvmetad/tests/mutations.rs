@@ -1,33 +1,14 @@
 //! Property test: mutated versions of the captured lvm requests (bytes flipped, lines dropped,
 //! duplicated or swapped, numbers replaced by edge values) never make the handler panic, every
 //! tree reply parses again, and the state stays readable (dump, lists, lookups). A small
-//! xorshift generator keeps it deterministic and dependency-free.
+//! xorshift generator (`common::test_support::Rng`) keeps it deterministic and dependency-free.
 #![forbid(unsafe_code)]
 
 use common::config::{parse, DupMode};
-use common::daemon::{Request, Response};
+use common::daemon::Response;
+use common::test_support::{request as req, Rng};
 use lvmetad::Lvmetad;
 use std::path::Path;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n.max(1) as u64) as usize
-    }
-}
-
-fn req(text: &[u8]) -> Request {
-    Request {
-        tree: parse(text, DupMode::KeepAll).ok(),
-        peer: None,
-    }
-}
 
 fn requests() -> Vec<Vec<u8>> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("../fuzz/seeds/lvmetad_dispatch");
@@ -132,7 +113,7 @@ fn read_back(d: &Lvmetad) {
 fn mutated_captures_never_break_the_daemon() {
     let base = requests();
     assert!(base.len() > 40, "seed requests: {}", base.len());
-    let mut rng = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut rng = Rng::xorshift64(0x9e37_79b9_7f4a_7c15);
     for round in 0..40 {
         let d = Lvmetad::new();
         d.handle(&req(

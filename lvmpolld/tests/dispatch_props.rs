@@ -5,7 +5,8 @@
 #![forbid(unsafe_code)]
 
 use common::config::{Node, SimpleField, Tree};
-use common::daemon::{Handler, Request, Response};
+use common::daemon::{Handler, Response};
+use common::test_support::{request_tree, Rng};
 use lvmpolld::command::LvpollCommand;
 use lvmpolld::store::{Entry, Outcome};
 use lvmpolld::{Launcher, Polld, Registry};
@@ -22,22 +23,6 @@ impl Launcher for Collect {
     }
     fn terminate(&self, _: &Arc<Entry>) {}
     fn shutdown(&self) {}
-}
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-    fn pick<'a>(&mut self, v: &[&'a str]) -> &'a str {
-        v[(self.next() % v.len() as u64) as usize]
-    }
-    fn chance(&mut self, pct: u64) -> bool {
-        self.next() % 100 < pct
-    }
 }
 
 fn status(r: &Response) -> String {
@@ -60,7 +45,7 @@ fn status(r: &Response) -> String {
 #[test]
 fn random_sequences_keep_invariants() {
     for seed in 1..=40u64 {
-        let mut rng = Rng(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
+        let mut rng = Rng::xorshift64(seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) | 1);
         let registry = Arc::new(Registry::new());
         let launched = Arc::new(Collect::default());
         let d = Polld::new(
@@ -99,10 +84,7 @@ fn random_sequences_keep_invariants() {
                 "interval",
                 rng.pick(&["1", "0", "+3", "-1", "x"]),
             ));
-            let r = d.handle(&Request {
-                tree: Some(Tree { nodes }),
-                peer: None,
-            });
+            let r = d.handle(&request_tree(Tree { nodes }));
             let st = status(&r);
             let key = (abort, format!("{}{lvid}", sysdir.unwrap_or("")));
             match kind {
@@ -135,9 +117,9 @@ fn random_sequences_keep_invariants() {
             running.extend(launched.0.lock().drain(..));
             // finish a random running entry now and then
             if !running.is_empty() && rng.chance(30) {
-                let i = (rng.next() % running.len() as u64) as usize;
+                let i = rng.below(running.len());
                 let e = running.swap_remove(i);
-                let o = Outcome::Exited((rng.next() % 4) as i32);
+                let o = Outcome::Exited((rng.next_u64() % 4) as i32);
                 registry.finish(&e, Ok(o));
                 let key = (e.abort, e.id.clone());
                 if let Some(v) = model.get_mut(&key) {

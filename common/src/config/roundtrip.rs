@@ -4,24 +4,7 @@
 //! point of parse-then-write.
 
 use super::{parse, write_metadata, write_tree, Body, DupMode, Node, Scalar, Tree, Value};
-
-/// xorshift64*: small, deterministic, good enough to drive a generator.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn pick<'a>(&mut self, items: &[&'a str]) -> &'a str {
-        items[self.below(items.len())]
-    }
-}
+use crate::test_support::Rng;
 
 /// Key material: plain identifiers, the names the metadata writer treats specially, and keys
 /// that need quoting. Never `/` (a path separator) and never empty.
@@ -75,7 +58,7 @@ fn gen_scalar(r: &mut Rng) -> Scalar {
             0 => i64::MAX,
             1 => i64::MIN,
             2 => r.below(100) as i64 - 50,
-            _ => r.next() as i64,
+            _ => r.next_u64() as i64,
         }),
         // k/64 with |k| < 2^24: exact in a float and exact in six decimals.
         1 => Scalar::Float((r.below(1 << 25) as f32 - (1 << 24) as f32) / 64.0),
@@ -140,7 +123,7 @@ fn reparse(text: &str, mode: DupMode) -> Tree {
 
 #[test]
 fn tree_writer_round_trip() {
-    let mut r = Rng(0x9e37_79b9_7f4a_7c15);
+    let mut r = Rng::xorshift64_star(0x9e37_79b9_7f4a_7c15);
     for _ in 0..3000 {
         let x = gen_tree(&mut r);
         let text = write_tree(&x.nodes);
@@ -152,7 +135,7 @@ fn tree_writer_round_trip() {
 
 #[test]
 fn metadata_writer_round_trip() {
-    let mut r = Rng(0x0123_4567_89ab_cdef);
+    let mut r = Rng::xorshift64_star(0x0123_4567_89ab_cdef);
     for indent in [false, true] {
         for _ in 0..3000 {
             let x = gen_tree(&mut r);
@@ -166,7 +149,7 @@ fn metadata_writer_round_trip() {
 
 #[test]
 fn merge_mode_equals_keep_all_without_duplicates() {
-    let mut r = Rng(42);
+    let mut r = Rng::xorshift64_star(42);
     let mut checked = 0;
     for _ in 0..3000 {
         let x = gen_tree(&mut r);
