@@ -39,7 +39,14 @@ impl fmt::Display for ClientError {
     }
 }
 
-impl std::error::Error for ClientError {}
+impl std::error::Error for ClientError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ClientError::Connect(_, e) | ClientError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Largest reply a client accepts (lvmetad dumps can be big).
 pub const MAX_REPLY: usize = 4 * DEFAULT_MAX_MESSAGE;

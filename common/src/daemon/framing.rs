@@ -46,7 +46,14 @@ impl std::fmt::Display for FrameError {
     }
 }
 
-impl std::error::Error for FrameError {}
+impl std::error::Error for FrameError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FrameError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Reads framed messages from a stream, keeping bytes that follow a terminator for the next
 /// message (so two requests sent in one `write()` are two messages).

@@ -121,7 +121,14 @@ impl fmt::Display for ServerError {
     }
 }
 
-impl std::error::Error for ServerError {}
+impl std::error::Error for ServerError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ServerError::Io(_, e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Start the daemon and serve until a shutdown signal or the idle timeout. Daemonizes unless
 /// `config.foreground`.

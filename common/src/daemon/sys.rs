@@ -197,7 +197,14 @@ impl std::fmt::Display for PidfileError {
     }
 }
 
-impl std::error::Error for PidfileError {}
+impl std::error::Error for PidfileError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            PidfileError::Io(_, e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl Pidfile {
     /// `dm_create_lockfile`: create (mode 0644, never through a symlink), take a whole-file

@@ -67,7 +67,14 @@ impl fmt::Display for DmError {
     }
 }
 
-impl std::error::Error for DmError {}
+impl std::error::Error for DmError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DmError::Open { errno, .. } | DmError::Ioctl { errno, .. } => Some(errno),
+            _ => None,
+        }
+    }
+}
 
 /// What the kernel reports about one device (`DM_DEV_STATUS`, what `dmsetup info` shows).
 #[derive(Debug, Clone, PartialEq, Eq)]

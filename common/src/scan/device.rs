@@ -65,7 +65,15 @@ impl fmt::Display for DeviceError {
     }
 }
 
-impl std::error::Error for DeviceError {}
+impl std::error::Error for DeviceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            DeviceError::Stat(_, e) | DeviceError::Open(_, e) => Some(e),
+            DeviceError::Label(_, e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl DeviceError {
     /// "Not a PV" rather than a failure: no label, or a device without medium (an empty CD
@@ -311,5 +319,26 @@ mod tests {
             .iter()
             .all(|r| r.as_ref().err().is_some_and(DeviceError::is_no_label)));
         std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn errors_chain_to_their_cause() {
+        use std::error::Error as _;
+        let io = std::io::Error::from_raw_os_error(libc::EIO);
+        let e = DeviceError::Label(
+            PathBuf::from("/dev/x"),
+            LabelError::Read(super::super::io::ReadError::Io(io)),
+        );
+        let mut chain = Vec::new();
+        let mut cur: Option<&dyn std::error::Error> = Some(&e);
+        while let Some(c) = cur {
+            chain.push(c.to_string());
+            cur = c.source();
+        }
+        assert_eq!(chain.len(), 4, "device -> label -> read -> io: {chain:?}");
+        assert_eq!(
+            chain[3],
+            std::io::Error::from_raw_os_error(libc::EIO).to_string()
+        );
     }
 }

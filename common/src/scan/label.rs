@@ -114,7 +114,14 @@ impl fmt::Display for LabelError {
     }
 }
 
-impl std::error::Error for LabelError {}
+impl std::error::Error for LabelError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LabelError::Read(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Whether `c` is in the UUID alphabet `[0-9a-zA-Z!#]`.
 pub fn is_uuid_char(c: u8) -> bool {

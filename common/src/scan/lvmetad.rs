@@ -59,7 +59,14 @@ impl fmt::Display for FeedError {
     }
 }
 
-impl std::error::Error for FeedError {}
+impl std::error::Error for FeedError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FeedError::Client(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<ClientError> for FeedError {
     fn from(e: ClientError) -> Self {

@@ -138,7 +138,14 @@ impl fmt::Display for MdaError {
     }
 }
 
-impl std::error::Error for MdaError {}
+impl std::error::Error for MdaError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MdaError::Read(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<ReadError> for MdaError {
     fn from(e: ReadError) -> Self {

@@ -141,7 +141,14 @@ impl fmt::Display for MetadataError {
     }
 }
 
-impl std::error::Error for MetadataError {}
+impl std::error::Error for MetadataError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            MetadataError::Parse(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// Parse raw metadata text (which may end with NUL) into a [`VolumeGroup`].
 pub fn parse_vg_text(text: &[u8]) -> Result<VolumeGroup, MetadataError> {
