@@ -323,7 +323,6 @@ mod tests {
 
     #[test]
     fn errors_chain_to_their_cause() {
-        use std::error::Error as _;
         let io = std::io::Error::from_raw_os_error(libc::EIO);
         let e = DeviceError::Label(
             PathBuf::from("/dev/x"),
