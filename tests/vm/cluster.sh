@@ -47,6 +47,8 @@ vc_setup() {
     VC_N=$1
     VC_DIR=$2
     mkdir -p "$VC_DIR"
+    # The kernel is fetched (once) out here: the namespace the guests boot in has no network.
+    "$VC_HERE/run-in-vm.sh" -P || _vc_fail "run-in-vm.sh cannot prepare its kernel cache"
     ip netns add "$VC_NS" || _vc_fail "cannot create netns $VC_NS"
     ip -n "$VC_NS" link set lo up
     ip -n "$VC_NS" link add br0 type bridge

@@ -38,6 +38,8 @@ without a status, 2: usage).
   -o DIR      keep the run files (output.log, rc, dmesg.log, console.log, job.sh) in DIR
   -k          keep the temporary run directory
   -v          show the guest's serial console live
+  -P          only fetch and build the kernel and initramfs cache, then exit (no COMMAND:
+              run it where the network is, before booting guests in a network namespace)
   -h          this help
 (-d, -D, -S, -n, -w, -e and -M repeat.)
 
@@ -57,9 +59,9 @@ die() { say "$*"; exit 125; }
 timeout_secs=${VM_TIMEOUT:-600}
 mem_mb=${VM_MEM:-1024}
 cpus=${VM_SMP:-2}
-verbose=0 keep=0 outdir=""
+verbose=0 keep=0 outdir="" prepare_only=0
 new_disks=() images=() rw_dirs=() env_vars=() extra_modules=() nics=()
-while getopts ":d:D:S:n:w:e:M:t:m:c:o:kvh" opt; do
+while getopts ":d:D:S:n:w:e:M:t:m:c:o:kvPh" opt; do
     case $opt in
     d) [[ $OPTARG =~ ^[0-9]+[KMGT]?$ ]] || usage_error "-d wants a size like 256M or 1G"
        [[ $OPTARG =~ [KMGT]$ ]] || OPTARG="${OPTARG}M"
@@ -82,13 +84,14 @@ while getopts ":d:D:S:n:w:e:M:t:m:c:o:kvh" opt; do
     o) outdir=$OPTARG ;;
     k) keep=1 ;;
     v) verbose=1 ;;
+    P) prepare_only=1 ;;
     h) usage; exit 0 ;;
     :) usage_error "-$OPTARG needs an argument" ;;
     *) usage >&2; exit 2 ;;
     esac
 done
 shift $((OPTIND - 1))
-[ $# -gt 0 ] || { usage >&2; exit 2; }
+[ $# -gt 0 ] || [ $prepare_only = 1 ] || { usage >&2; exit 2; }
 for n in "$timeout_secs" "$mem_mb" "$cpus"; do
     [[ $n =~ ^[0-9]+$ ]] || usage_error "-t, -m and -c want whole numbers"
 done
@@ -256,6 +259,7 @@ KERNEL=$(kernel_image)
 INITRD=$(initramfs)
 flock -u "$cache_lock"
 exec {cache_lock}>&-
+[ $prepare_only = 0 ] || exit 0
 
 # --- this run's directory: the guest's VM_OUT -------------------------------------------------------
 if [ -n "$outdir" ]; then
