@@ -45,6 +45,9 @@ pub fn signal_fd() -> nix::Result<SignalFd> {
 }
 
 fn send_out(engine: &mut Engine, link: &mut dyn KernelLink) {
+    for uuid in engine.take_wakes() {
+        crate::wake::spawn(uuid);
+    }
     for o in engine.take_kernel_out() {
         let frame = match &o {
             KernelOut::Reply(r) => connector::encode_reply(r),

@@ -13,6 +13,7 @@
 //! - [`sim`]: an in-memory totally ordered group bus to run several engines in one process.
 //! - `cpg` (feature `cpg`): the corosync transport.
 //! - [`daemon`]: the poll loop tying kernel link, transport and signals together.
+//! - [`wake`]: waking a local mirror into asking for resync work after a member left mid-resync.
 //!
 //! Unsafe code is denied crate-wide and allowed only in the two FFI wrappers [`connector`] (the
 //! netlink socket) and `cpg` (lending corosync's fds); every other module forbids it.
@@ -32,6 +33,7 @@ pub mod mirror_log;
 pub mod sim;
 pub mod testing;
 pub mod ulog;
+pub mod wake;
 pub mod wire;
 
 /// The last 8 characters of a uuid, as C's `SHORT_UUID` prints it in logs.

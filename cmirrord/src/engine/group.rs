@@ -7,6 +7,7 @@
 //! Checkpoints to joiners are in [`super::checkpoint`].
 
 use super::{Engine, KernelOut};
+use crate::mirror_log::LogState;
 use crate::ulog::{RequestType, UlogRequest, RESPONSE_BIT};
 use crate::wire::{Assembly, Checkpoint, ClogMessage};
 use common::{log_error, log_info};
@@ -413,7 +414,13 @@ impl Engine {
         let me = self.me();
         let luid = self.groups.get(uuid).map(|g| g.luid);
         if let Some(i) = luid.and_then(|luid| self.find(uuid, luid, Some(true))) {
-            self.logs[i].log.forget_recoverer(l);
+            let log = &mut self.logs[i].log;
+            log.forget_recoverer(l);
+            // The one node still asking for resync work may be the one that left; the others
+            // were told "someone is recovering" and stay quiet until woken.
+            if log.state == LogState::Resumed && log.sync_count < log.region_count {
+                self.wakes.push(uuid.to_owned());
+            }
         }
         let g = self.groups.get_mut(uuid).expect("checked");
         g.note(format!(

@@ -93,6 +93,8 @@ pub struct Engine {
     pub(crate) transport: Box<dyn Transport>,
     opener: DiskOpener,
     out: Vec<KernelOut>,
+    /// Logs whose local mirror should be woken to ask for resync work (see [`crate::wake`]).
+    wakes: Vec<String>,
     /// Cluster requests delivered to this node (every node sees every request of its groups).
     pub(crate) delivered: u64,
 }
@@ -109,6 +111,7 @@ impl Engine {
             transport,
             opener,
             out: vec![],
+            wakes: vec![],
             delivered: 0,
         }
     }
@@ -133,6 +136,12 @@ impl Engine {
     /// Kernel replies produced so far.
     pub fn take_kernel_out(&mut self) -> Vec<KernelOut> {
         std::mem::take(&mut self.out)
+    }
+
+    /// Logs whose local mirror the daemon should wake (a member left mid-resync: it may have
+    /// been the one node still asking for resync work).
+    pub fn take_wakes(&mut self) -> Vec<String> {
+        std::mem::take(&mut self.wakes)
     }
 
     /// Whether any log exists (official or pending): then the daemon refuses to exit.

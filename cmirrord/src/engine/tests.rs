@@ -500,3 +500,39 @@ fn version_1_ctr_returns_no_device_name() {
     );
     assert_eq!(ok(&mut c, 1, r), b"253:7\0");
 }
+
+#[test]
+fn a_member_leaving_mid_resync_wakes_the_survivors_mirrors() {
+    let mut c = SimCluster::new(65536);
+    for n in 1..=3 {
+        c.add_node(n);
+    }
+    let mut k = K { seq: 0 };
+    for n in 1..=3 {
+        start(&mut c, &mut k, n, 1, "51200 clustered-core 1024");
+    }
+    for n in 1..=3 {
+        assert!(c.nodes.get_mut(&n).unwrap().take_wakes().is_empty());
+    }
+    // Node 3 is the one recovering; node 1 is told someone else is.
+    assert_eq!(resync(&mut c, &mut k, 3, 10), 10);
+    let w = payload::words(&ok(&mut c, 3, k.rq(T::GetResyncWork, 1, vec![])));
+    assert_eq!(w[0], 1);
+    let w = payload::words(&ok(&mut c, 1, k.rq(T::GetResyncWork, 1, vec![])));
+    assert_eq!(w[0], 0, "node 1 must be told to wait");
+    c.crash(3);
+    c.run();
+    for n in 1..=2 {
+        assert_eq!(
+            c.nodes.get_mut(&n).unwrap().take_wakes(),
+            vec![U.to_owned()]
+        );
+    }
+    // Woken, node 1 gets the dead node's region and finishes.
+    assert_eq!(resync(&mut c, &mut k, 1, 1000), 40);
+    assert_eq!(state(&c, 1).2, 50);
+    // A leave once everything is in sync wakes nobody.
+    c.crash(2);
+    c.run();
+    assert!(c.nodes.get_mut(&1).unwrap().take_wakes().is_empty());
+}
