@@ -76,6 +76,14 @@ handout() {
             exit bad
         }'
 }
+# show_nodes I...: what each live node's cmirrord and kernel say (for a failure's report).
+show_nodes() {
+    local i
+    for i in "$@"; do
+        echo "--- node $i: dmsetup status, cmirrord dump, its last non-trace lines" >&2
+        g "$i" 'dmsetup status cm; cmdump | grep -v "^\[\|history:"; grep -v "history: " $W/cmirrord.log | tail -40' 60 >&2
+    done
+}
 # cpg_members I UUID: how many members node I sees in the CPG group of log UUID.
 cpg_members() {
     g "$1" 'corosync-cpgtool' | awk -v u="$2" '
@@ -199,7 +207,7 @@ g 3 "dd if=$TESTDIR/pat2 of=/dev/mapper/cm bs=256K seek=2 oflag=direct status=no
 cmp -s <(host_read "$TESTDIR/leg1.img" 2) "$TESTDIR/pat2" || fail "write during the failure not on leg 1"
 cmp -s <(host_read "$TESTDIR/leg2.img" 2) "$TESTDIR/pat2" || fail "write during the failure not on leg 2"
 note "write on node 3 during the failure is on both legs"
-wait_synced 1 "$KILL_REGIONS" 900 || fail "nodes 1 and 3 did not finish resync B"
+wait_synced 1 "$KILL_REGIONS" 300 || { show_nodes 1 3; fail "nodes 1 and 3 did not finish resync B"; }
 for i in 1 3; do expect_eq "node $i: in sync without node 2" "$(g "$i" sync_ratio)" "$KILL_REGIONS/$KILL_REGIONS"; done
 for i in 1 3; do
     d=$(g "$i" 'cmdump' 60)
@@ -226,19 +234,28 @@ for i in 1 2 3; do g "$i" 'dmsetup remove cm' 120 || fail "node $i: remove B"; d
 # --- C: clustered-disk, the log server (node 1) dies mid-resync --------------------------------------
 UC=LVM-cmclusterC0000000000000000000000000000000000000000000000000000003
 from2=$(loglines 2)
+from3=$(loglines 3)
 disk_phase "$UC" 1 2 3
 wait_synced 2 $((KILL_REGIONS / 10)) 600 || fail "resync C does not start"
 before=$(synced 2)
 vc_kill 1
 note "node 1 (log server) killed at $before/$KILL_REGIONS"
 [ "$before" -lt "$KILL_REGIONS" ] || fail "resync C was over before the kill"
-wait_synced 2 "$KILL_REGIONS" 900 || fail "nodes 2 and 3 did not finish resync C"
+wait_synced 2 "$KILL_REGIONS" 300 || { show_nodes 2 3; fail "nodes 2 and 3 did not finish resync C"; }
 for i in 2 3; do
     expect_eq "node $i: in sync without node 1" "$(g "$i" sync_ratio)" "$KILL_REGIONS/$KILL_REGIONS"
     g "$i" 'grep -q "Server change Some(1) -> Some(2) (1 left)" $W/cmirrord.log' \
         || fail "node $i: the server role did not move to node 2"
 done
 note "server role moved from node 1 to node 2"
+# Nothing did I/O on nodes 2 and 3 after the kill: each woke its own mirror so that its kernel
+# asks for resync work again (node 1 may have been the only node still asking).
+for i in 2 3; do
+    from=$from2; [ "$i" = 3 ] && from=$from3
+    w=$(g "$i" "tail -n +\$(($from + 1)) \$W/cmirrord.log | grep 'to ask for resync work'" 60)
+    grep -q "Woke /dev/mapper/cm to ask for resync work" <<<"$w" || fail "node $i did not wake its mirror: $w"
+done
+note "nodes 2 and 3 woke their mirrors after the kill"
 h=$(handout 2 "$from2") || fail "resync C hand-out: $h"
 note "hand-out C seen by node 2: $h"
 # The survivors' view: clean bits from the SIGUSR1 dump; the disk: header + bitmap at 1 KiB.
