@@ -17,6 +17,8 @@
 . "$(dirname "$0")/../lib/common.sh"
 need_root
 need_cmd qemu-system-x86_64 corosync corosync-cfgtool corosync-quorumtool corosync-cpgtool dmsetup
+# Guests outlive the test (vc_down ends them): their own wall-clock limit must not cut a slow run.
+VC_TIMEOUT=${VC_TIMEOUT:-3600}
 . "$TOP/tests/vm/cluster.sh"
 vc_require
 CMIRRORD=${CMIRRORD:-$BIN/cmirrord}
@@ -44,6 +46,7 @@ wait_synced() {
     local t0 s
     t0=$(date +%s)
     while :; do
+        kill -0 "${VC_PIDS[$1]}" 2>/dev/null || { note "node $1: its VM is gone"; return 1; }
         s=$(synced "$1")
         [ "${s:-0}" -ge "$2" ] && return 0
         [ $(($(date +%s) - t0)) -lt "$3" ] || { note "node $1: ${s:-?} regions in sync after $3 s"; return 1; }

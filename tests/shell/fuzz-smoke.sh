@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Short smoke run of every cargo-fuzz target (libFuzzer + ASan, on the stable toolchain through
 # RUSTC_BOOTSTRAP=1). Each target starts from its kept minimized corpus fuzz/corpus/<target>/
-# plus its hand-written seeds fuzz/seeds/<target>/ and runs FUZZ_SECONDS (default 10); a crash,
+# plus its hand-written seeds fuzz/seeds/<target>/ and runs FUZZ_SECONDS (default 5); a crash,
 # a leak, a placeholder target, or a target that ran no input fails the test.
 # Long form and figures: docs/reliability.md "Fuzzing".
 # timeout: 1200
 . "$(dirname "$0")/../lib/common.sh"
 
-secs=${FUZZ_SECONDS:-10}
+secs=${FUZZ_SECONDS:-5}
 export RUSTC_BOOTSTRAP=1
 if ! cargo fuzz --version >/dev/null 2>&1; then
     note "installing cargo-fuzz (once per machine)"

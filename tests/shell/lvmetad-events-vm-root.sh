@@ -10,8 +10,9 @@
 # on 2 busy cores. See tests/vm/guest/events.sh.
 # The PV images are made here with Debian's lvm (pvcreate under QEMU's TCG takes minutes).
 # The binaries under test are a release build (what users run; a debug lvmetad-scan is slower
-# per event under TCG): EVENTS_BIN, else this test builds lvmetad and lvmetad-scan with
-# `cargo build --release` (about 50 s cold on 2 cores).
+# per event under TCG): EVENTS_BIN (with EVENTS_RUN_DIR, their configured run directory, default
+# /run/lvm), else the packaging tests' shared release build (tests/lib/pkg.sh pkg_build: built
+# here once, reused by the pkg-* tests that run later).
 # timeout: 900
 . "$(dirname "$0")/../lib/common.sh"
 need_root
@@ -20,12 +21,12 @@ need_cmd qemu-system-x86_64 socat jq losetup
 [ -e /dev/loop-control ] || skip "no loop devices"
 if [ -n "${EVENTS_BIN:-}" ]; then
     EBIN=$EVENTS_BIN
+    RUN_DIR=${EVENTS_RUN_DIR:-/run/lvm}
 else
-    t0=$SECONDS
-    (cd "$TOP" && cargo build --release --quiet -p lvmetad --bin lvmetad --bin lvmetad-scan) \
-        || fail "cargo build --release of lvmetad and lvmetad-scan failed"
-    EBIN=$TOP/target/release
-    note "release build of lvmetad and lvmetad-scan: $((SECONDS - t0)) s"
+    . "$TOP/tests/lib/pkg.sh"
+    pkg_build
+    EBIN=$PKG_BUILD/target/release
+    RUN_DIR=$PKG_RUN_DIR
 fi
 [ -x "$EBIN/lvmetad" ] && [ -x "$EBIN/lvmetad-scan" ] || fail "no $EBIN/lvmetad or lvmetad-scan: build first"
 N=${STORM:-50}
@@ -50,5 +51,5 @@ lvmq lvcreate -Zn -an -L 12m -n lv0 vgstorm >/dev/null
 [ "$(lvm pvs --config "$cfg" --noheadings -o pv_name 2>/dev/null | wc -l)" = "$N" ] || fail "pvcreate did not make $N PVs"
 detach_ours
 
-"$TOP/tests/vm/run-in-vm.sh" -t 880 -m 1024 -e "BIN=$EBIN" -e "TOP=$TOP" -e "IMGDIR=$IMGDIR" \
+"$TOP/tests/vm/run-in-vm.sh" -t 880 -m 1024 -e "BIN=$EBIN" -e "RUN_DIR=$RUN_DIR" -e "TOP=$TOP" -e "IMGDIR=$IMGDIR" \
     -e "STORM=$N" -- "$TOP/tests/vm/guest/events.sh"

@@ -1,7 +1,8 @@
 #!/bin/bash
 # Guest side of tests/shell/lvmetad-events-vm-root.sh: lvmetad kept current by device events on a
-# real kernel. Needs BIN (host-built binaries), TOP (the checkout) and IMGDIR (PV images
-# pv1.img..pvN.img, N = STORM, default 50).
+# real kernel. Needs BIN (host-built binaries), RUN_DIR (the run directory they were configured
+# with, default /run/lvm), TOP (the checkout) and IMGDIR (PV images pv1.img..pvN.img, N = STORM,
+# default 50).
 #  1. busybox mdev runs our hook (scripts/lvmetad-mdev.in) for every block device event, one
 #     process per event and unordered, as the kernel's hotplug helper runs it: the kernel's own
 #     /proc/sys/kernel/hotplug when it has one, else (Debian's kernel: no CONFIG_UEVENT_HELPER)
@@ -20,9 +21,11 @@ set -u
 [ -x "${BIN:-}/lvmetad-scan" ] || { echo "events.sh: BIN must hold lvmetad and lvmetad-scan" >&2; exit 2; }
 N=${STORM:-50}
 T=/tmp/events
-mkdir -p "$T" /run/lvm
-SOCK=/run/lvm/lvmetad.socket
-REF=/run/lvm/reference.socket
+# RUN_DIR: the run directory BIN's programs were configured with (their default socket's).
+RUN_DIR=${RUN_DIR:-/run/lvm}
+mkdir -p "$T" "$RUN_DIR"
+SOCK=$RUN_DIR/lvmetad.socket
+REF=$RUN_DIR/reference.socket
 fails=0
 T0=$(date +%s.%N)
 since() { awk -v a="$1" -v b="$(date +%s.%N)" 'BEGIN { printf "%.2f", b - a }'; }
@@ -107,8 +110,8 @@ for i in $(seq "$N"); do IMGS+=("$IMGDIR/pv$i.img"); done
 [ -f "${IMGS[$((N - 1))]}" ] || { echo "events.sh: IMGDIR must hold pv1.img..pv$N.img" >&2; exit 2; }
 attach() { losetup -r -f --show "$1"; }
 
-step "hooks: our mdev hook and udev rule, with BIN as sbindir and /run/lvm as run dir"
-SUBST=(-e "s|@sbindir@|$BIN|g" -e 's|@DEFAULT_RUN_DIR@|/run/lvm|g')
+step "hooks: our mdev hook and udev rule, with BIN as sbindir and $RUN_DIR as run dir"
+SUBST=(-e "s|@sbindir@|$BIN|g" -e "s|@DEFAULT_RUN_DIR@|$RUN_DIR|g")
 sed "${SUBST[@]}" "$TOP/scripts/lvmetad-mdev.in" >"$T/lvmetad-mdev"
 chmod 755 "$T/lvmetad-mdev"
 sed "${SUBST[@]}" "$TOP/scripts/69-lvmetad-scan.rules.in" >"$T/69-lvmetad-scan.rules"
@@ -259,7 +262,7 @@ else
     "$BIN/lvmetad-scan" --cache >/dev/null 2>&1 || bad "full scan before udevd"
     unshare --pid --fork --mount-proc --kill-child "$UDEVD" --resolve-names=never >"$T/udevd.log" 2>&1 &
     UDEVD_JOB=$!
-    for _ in $(seq 100); do udevadm control --ping >/dev/null 2>&1 && break; nap 0.1; done
+    for _ in $(seq 300); do udevadm control --ping >/dev/null 2>&1 && break; nap 0.1; done
     if ! udevadm control --ping >"$T/ping" 2>&1; then
         bad "systemd-udevd does not answer: $(head -c 300 "$T/ping") $(tail -5 "$T/udevd.log")"
     else
