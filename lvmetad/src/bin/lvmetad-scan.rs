@@ -1,7 +1,9 @@
 //! lvmetad-scan: read LVM2 PVs from disk and either print them (like `pvs`/`vgs`/`lvs`) or fill
 //! lvmetad with them as `pvscan --cache` does. `--show` prints what lvmetad caches instead.
 //!
-//! All the work is in `common::scan`; this file only reads options and prints.
+//! All the work is in `common::scan`; this file only reads options and prints. Everything for
+//! stdout goes through [`emit`]: a reader that went away (`| head`, `| true`) ends the program
+//! quietly with status 0 instead of a panic on EPIPE.
 #![forbid(unsafe_code)]
 
 use common::scan::device::{
@@ -11,6 +13,7 @@ use common::scan::devno::{self, DeviceLocks, Presence};
 use common::scan::filter::GlobalFilter;
 use common::scan::lvmetad::{scan_found_pvs, FeedSummary, Lvmetad};
 use common::scan::report::{vg_from_lookup, Inventory};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -65,7 +68,7 @@ fn options() -> Result<Option<Options>, String> {
         .parse(std::env::args().skip(1))
         .map_err(|e| e.to_string())?;
     if m.opt_present("h") {
-        println!("{USAGE}");
+        emit(&format!("{USAGE}\n"));
         return Ok(None);
     }
     let socket = m
@@ -183,8 +186,8 @@ fn show(o: &Options) -> Result<(), String> {
     print_inventory(o, &inv);
     let gi = l.global_info().map_err(|e| e.to_string())?;
     if !o.json {
-        println!(
-            "\nlvmetad pid {}: token \"{}\", {}",
+        emit(&format!(
+            "\nlvmetad pid {}: token \"{}\", {}\n",
             gi.daemon_pid,
             gi.token,
             if gi.global_disable {
@@ -192,16 +195,26 @@ fn show(o: &Options) -> Result<(), String> {
             } else {
                 "enabled".into()
             }
-        );
+        ));
     }
     Ok(())
 }
 
 fn print_inventory(o: &Options, inv: &Inventory) {
-    if o.json {
-        print!("{}", inv.to_json());
-    } else {
-        print!("{}", inv.to_table());
+    emit(&if o.json { inv.to_json() } else { inv.to_table() });
+}
+
+/// Write `text` to stdout. A closed pipe means the reader has what it wanted: exit 0 at once
+/// (a pipeline's status is its last command's, as with C tools killed by SIGPIPE); any other
+/// write error is reported and exits 1.
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(0);
+        }
+        eprintln!("lvmetad-scan: writing the output: {e}");
+        std::process::exit(1);
     }
 }
 
