@@ -201,7 +201,11 @@ fn show(o: &Options) -> Result<(), String> {
 }
 
 fn print_inventory(o: &Options, inv: &Inventory) {
-    emit(&if o.json { inv.to_json() } else { inv.to_table() });
+    emit(&if o.json {
+        inv.to_json()
+    } else {
+        inv.to_table()
+    });
 }
 
 /// Write `text` to stdout. A closed pipe means the reader has what it wanted: exit 0 at once
