@@ -48,6 +48,19 @@ fn start(c: &mut SimCluster, k: &mut K, node: u32, luid: u64, ctr: &str) {
     ok(c, node, k.rq(T::Resume, luid, vec![]));
 }
 
+/// Three nodes with the same 50-region core log resumed on each.
+fn three_nodes_resumed() -> (SimCluster, K) {
+    let mut c = SimCluster::new(65536);
+    for n in 1..=3 {
+        c.add_node(n);
+    }
+    let mut k = K { seq: 0 };
+    for n in 1..=3 {
+        start(&mut c, &mut k, n, 1, "51200 clustered-core 1024");
+    }
+    (c, k)
+}
+
 fn state(c: &SimCluster, node: u32) -> (Vec<u8>, Vec<u8>, u64) {
     let e = &c.nodes[&node]
         .logs()
@@ -282,14 +295,7 @@ fn node_joining_mid_resync_gets_the_checkpoint() {
 
 #[test]
 fn server_leaving_mid_resync_leaves_the_others_consistent() {
-    let mut c = SimCluster::new(65536);
-    for n in 1..=3 {
-        c.add_node(n);
-    }
-    let mut k = K { seq: 0 };
-    for n in 1..=3 {
-        start(&mut c, &mut k, n, 1, "51200 clustered-core 1024");
-    }
+    let (mut c, mut k) = three_nodes_resumed();
     assert_eq!(resync(&mut c, &mut k, 3, 10), 10);
     // Node 3 asks for work while node 1 (the server) suspends: the request lands after the
     // server's POSTSUSPEND and is answered by the new server, node 2.
@@ -326,14 +332,7 @@ fn server_leaving_mid_resync_leaves_the_others_consistent() {
 
 #[test]
 fn crashed_server_requests_are_resent() {
-    let mut c = SimCluster::new(65536);
-    for n in 1..=3 {
-        c.add_node(n);
-    }
-    let mut k = K { seq: 0 };
-    for n in 1..=3 {
-        start(&mut c, &mut k, n, 1, "51200 clustered-core 1024");
-    }
+    let (mut c, mut k) = three_nodes_resumed();
     let get = k.rq(T::GetResyncWork, 1, vec![]);
     c.submit(2, get);
     c.crash(1);
@@ -503,14 +502,7 @@ fn version_1_ctr_returns_no_device_name() {
 
 #[test]
 fn a_member_leaving_mid_resync_wakes_the_survivors_mirrors() {
-    let mut c = SimCluster::new(65536);
-    for n in 1..=3 {
-        c.add_node(n);
-    }
-    let mut k = K { seq: 0 };
-    for n in 1..=3 {
-        start(&mut c, &mut k, n, 1, "51200 clustered-core 1024");
-    }
+    let (mut c, mut k) = three_nodes_resumed();
     for n in 1..=3 {
         assert!(c.nodes.get_mut(&n).unwrap().take_wakes().is_empty());
     }

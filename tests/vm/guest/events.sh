@@ -102,6 +102,19 @@ forgot() { ! knows "$1"; }
 # median A B C: the middle of three readings.
 median() { printf '%s\n' "$@" | sort -n | sed -n 2p; }
 le() { awk -v a="$1" -v b="$2" 'BEGIN { exit !(a <= b) }'; }
+# judge_rounds WHO LIMIT: when all 3 rounds ran, the medians of `ins` (seconds until lvmetad knew
+# the attached PV) and `outs` (until it had forgotten the detached one) against LIMIT.
+judge_rounds() {
+    local m
+    [ ${#ins[@]} = 3 ] && [ ${#outs[@]} = 3 ] || return 0
+    echo "$1: attach ${ins[*]} s; detach ${outs[*]} s"
+    m=$(median "${ins[@]}")
+    le "$m" "$2" && ok "$1 attach: lvmetad knew the PV after $m s (median of 3)" \
+        || bad "$1 attach: lvmetad knew the PV only after $m s (median of 3; limit $2 s)"
+    m=$(median "${outs[@]}")
+    le "$m" "$2" && ok "$1 detach: the PV was gone from lvmetad after $m s (median of 3)" \
+        || bad "$1 detach: the PV was gone only after $m s (median of 3; limit $2 s)"
+}
 devt() { local s; s=$(stat -L -c '%t %T' "$1"); set -- $s; echo $(((0x$2 & 0xff) | (0x$1 << 8) | ((0x$2 & ~0xff) << 12))); }
 
 step "PV images (made on the host): $N, the first three in vgstorm; attached read-only"
@@ -181,15 +194,7 @@ for round in 1 2 3; do
     fi
     settle || bad "event handlers still running"
 done
-if [ ${#ins[@]} = 3 ] && [ ${#outs[@]} = 3 ]; then
-    echo "attach: ${ins[*]} s; detach: ${outs[*]} s"
-    m=$(median "${ins[@]}")
-    le "$m" "$LIMIT" && ok "attach: lvmetad knew the PV after $m s (median of 3)" \
-        || bad "attach: lvmetad knew the PV only after $m s (median of 3; limit $LIMIT s)"
-    m=$(median "${outs[@]}")
-    le "$m" "$LIMIT" && ok "detach: the PV was gone from lvmetad after $m s (median of 3)" \
-        || bad "detach: the PV was gone only after $m s (median of 3; limit $LIMIT s)"
-fi
+judge_rounds mdev "$LIMIT"
 settle || bad "event handlers still running"
 
 step "event storm: $N PVs attached at once"
@@ -284,15 +289,7 @@ else
             outs+=("$s")
             udevadm settle -t 20
         done
-        if [ ${#ins[@]} = 3 ] && [ ${#outs[@]} = 3 ]; then
-            echo "attach: ${ins[*]} s; detach: ${outs[*]} s"
-            m=$(median "${ins[@]}")
-            le "$m" "$ULIMIT" && ok "udevd attach: known after $m s (median of 3)" \
-                || bad "udevd attach: known only after $m s (median of 3; bound $ULIMIT s)"
-            m=$(median "${outs[@]}")
-            le "$m" "$ULIMIT" && ok "udevd detach: gone after $m s (median of 3)" \
-                || bad "udevd detach: gone only after $m s (median of 3; bound $ULIMIT s)"
-        fi
+        judge_rounds udevd "$ULIMIT"
     fi
     echo "stopping systemd-udevd"
     timeout 10 unshare --pid --fork --mount-proc udevadm control --exit >/dev/null 2>&1
