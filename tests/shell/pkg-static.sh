@@ -2,8 +2,9 @@
 # Shows: ./configure --enable-static_link builds lvmetad, lvmetactl, lvmetad-scan, lvmpolld and
 # dm-thin-msg as static musl executables (no program interpreter, no shared library: readelf,
 # file and ldd agree), each at most 1 MiB as installed, and the static daemons serve: the
-# lvmetad and lvmpolld protocol tests (lvmetad-protocol, lvmpolld-options) and the bad-input test (rel-badinput) run against them. cmirrord, whose corosync libraries are
-# shared-only and built for glibc, is built dynamically in the same make and runs. make install
+# lvmetad and lvmpolld protocol tests (lvmetad-protocol, lvmpolld-options) and the bad-input
+# test (rel-badinput) run against them. cmirrord, whose corosync libraries are shared-only and
+# built for glibc, is built dynamically in the same make and runs. make install
 # installs both kinds; make sizes prints each program's size. The libdaemon test server (testd)
 # is built the same way and daemon-wire runs against it: a panicking handler is caught, so the
 # musl build's unwinder (libunwind.a and our __fprintf_chk shim) works.
