@@ -3,7 +3,7 @@
 # three guests on a bridge in a private network namespace, corosync on each, the same shared raw
 # images (two legs, one log device) in every guest, the same `mirror ... userspace` table (same
 # uuid) loaded with dmsetup on every node.
-#  A clustered-core, CM_REGIONS regions (default 4096): one CPG group of three per log; a pattern
+#  A clustered-core, CM_REGIONS regions (default 512): one CPG group of three per log; a pattern
 #    written on node 1 is read back on node 3 and is on both legs; the resync runs once for the
 #    cluster (every region handed out once, never two at a time, to more than one node) and every
 #    node reports the same in-sync count.
@@ -136,7 +136,10 @@ g 3 "cmp <(dd if=/dev/mapper/cm bs=256K skip=1 count=1 iflag=direct status=none)
 cmp -s <(host_read "$TESTDIR/leg1.img" 1) "$TESTDIR/pat1" || fail "node 1's pattern is not on leg 1"
 cmp -s <(host_read "$TESTDIR/leg2.img" 1) "$TESTDIR/pat1" || fail "node 1's pattern is not on leg 2"
 note "pattern written on node 1 read on node 3 and on both legs"
+# Nodes 2 and 3 read now and then, so their kernels keep asking for resync work too.
+for i in 2 3; do g "$i" nudge_start || fail "node $i: reader not started"; done
 wait_synced 1 "$REGIONS" 1200 || fail "clustered-core resync did not complete"
+for i in 2 3; do g "$i" nudge_stop || fail "node $i: reader not stopped"; done
 note "clustered-core resync of $REGIONS regions: $(elapsed "$ta") s"
 # CPG delivers in one order to all, but each node applies at its own pace: wait for each.
 for i in 1 2 3; do

@@ -6,13 +6,14 @@
 //! The body builders are I/O-free; [`Lvmetad`] wraps a `common::daemon::Client`.
 
 use super::device::{scan_devices, Device, ScanOptions};
+use super::feed::{feed_parallel, MAX_FEEDS};
 use super::label::dashed_uuid;
 use super::pv::ScannedPv;
 use crate::config::{Node, Tree};
 use crate::daemon::{Client, ClientError};
 use std::collections::BTreeMap;
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
 /// The token lvm2 sets while a repopulation runs.
@@ -169,6 +170,7 @@ pub fn preferred_duplicate(scans: &[(Device, ScannedPv)], idx: &[usize]) -> usiz
 /// An open lvmetad session.
 pub struct Lvmetad {
     client: Client,
+    socket: PathBuf,
     /// The filter token this client uses.
     pub filter_token: String,
     token: String,
@@ -176,6 +178,9 @@ pub struct Lvmetad {
     cmd: String,
     /// Seconds; sent as `update_timeout` and used as the retry budget.
     pub wait: u64,
+    /// Connections a full repopulation sends `pv_found` over (1: one after the other on this
+    /// one; more: see [`super::feed`]).
+    pub feeds: usize,
 }
 
 /// What a scan did, for the caller to report.
@@ -196,12 +201,26 @@ impl Lvmetad {
         let client = Client::connect(socket, "lvmetad", Some(1))?;
         Ok(Lvmetad {
             client,
+            socket: socket.to_owned(),
             token: filter_token.clone(),
             filter_token,
             pid: i64::from(std::process::id()),
             cmd: "lvmetad-scan".into(),
             wait: DEFAULT_WAIT,
+            feeds: MAX_FEEDS,
         })
+    }
+
+    /// One more connection of this updater: same socket, pid, command and current token, so
+    /// that lvmetad takes its requests as part of our update.
+    pub fn another_session(&self) -> Result<Lvmetad, FeedError> {
+        let mut s = Lvmetad::connect(&self.socket, self.filter_token.clone())?;
+        s.token = self.token.clone();
+        s.pid = self.pid;
+        s.cmd = self.cmd.clone();
+        s.wait = self.wait;
+        s.feeds = 1;
+        Ok(s)
     }
 
     /// Send `name` with the envelope of §4.2 (`token` overridable, e.g. "skip").
@@ -335,13 +354,19 @@ impl Lvmetad {
             self.begin_update()?;
         }
         self.pv_clear_all()?;
-        for (i, (dev, pv)) in scans.iter().enumerate() {
-            if skip.contains(&i) {
-                continue;
+        let sent: Vec<usize> = (0..scans.len()).filter(|i| !skip.contains(i)).collect();
+        if self.feeds > 1 {
+            let fed = feed_parallel(self, scans, &sent, self.feeds)?;
+            sum.pv_found = fed.pv_found;
+            sum.warnings
+                .extend(fed.warnings.into_iter().map(|(_, w)| w));
+        } else {
+            for i in sent {
+                let (dev, pv) = &scans[i];
+                let r = self.pv_found(dev, pv)?;
+                sum.pv_found += 1;
+                sum.warnings.extend(seqno_warning(pv, &r));
             }
-            let r = self.pv_found(dev, pv)?;
-            sum.pv_found += 1;
-            check_seqno(pv, &r, &mut sum.warnings);
         }
         self.end_update()?;
         for (pvid, idx) in &dups {
@@ -440,7 +465,7 @@ impl Lvmetad {
                 Ok(pv) => match self.pv_found(dev, &pv) {
                     Ok(reply) => {
                         sum.pv_found += 1;
-                        check_seqno(&pv, &reply, &mut sum.warnings);
+                        sum.warnings.extend(seqno_warning(&pv, &reply));
                     }
                     Err(e) if is_token_mismatch(&e) => return Err(e),
                     Err(FeedError::Refused { reason, .. }) => sum.warnings.push(format!(
@@ -474,17 +499,14 @@ fn is_token_mismatch(e: &FeedError) -> bool {
     matches!(e, FeedError::Refused { response, .. } if response == "token_mismatch")
 }
 
-fn check_seqno(pv: &ScannedPv, reply: &Tree, warnings: &mut Vec<String>) {
-    if let Some(vg) = &pv.vg {
-        let after = reply.find_int("seqno_after").unwrap_or(-1);
-        let before = reply.find_int("seqno_before").unwrap_or(-1);
-        if after != vg.seqno as i64 || after != before {
-            warnings.push(format!(
-                "WARNING: Inconsistent metadata found for VG {}",
-                vg.name
-            ));
-        }
-    }
+/// The warning lvm2 prints when lvmetad's answer to `pv_found` shows that the VG's metadata on
+/// this PV is not the one lvmetad keeps.
+pub fn seqno_warning(pv: &ScannedPv, reply: &Tree) -> Option<String> {
+    let vg = pv.vg.as_ref()?;
+    let after = reply.find_int("seqno_after").unwrap_or(-1);
+    let before = reply.find_int("seqno_before").unwrap_or(-1);
+    (after != vg.seqno as i64 || after != before)
+        .then(|| format!("WARNING: Inconsistent metadata found for VG {}", vg.name))
 }
 
 /// Scan devices, keeping the PVs and collecting non-"no label" errors as warnings.

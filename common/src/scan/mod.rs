@@ -11,6 +11,7 @@
 //! - [`device`]: devices under /dev or given as paths, device numbers, the parallel scan pool.
 //! - [`devno`]: devices named by `MAJOR:MINOR` (device events), their presence, per-device locks.
 //! - [`lvmetad`]: the lvmetad client: `pv_found` body, full and per-device updates, duplicates.
+//! - [`feed`]: a full update's `pv_found` requests over several connections, grouped by VG.
 //! - [`report`]: what was found, from disk or from lvmetad, as a `pvs`-like table or JSON.
 //!
 //! Nothing here panics on disk contents: every offset and size read from a device is checked
@@ -20,6 +21,7 @@
 pub mod crc;
 pub mod device;
 pub mod devno;
+pub mod feed;
 pub mod filter;
 pub mod io;
 pub mod label;

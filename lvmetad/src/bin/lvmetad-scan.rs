@@ -34,6 +34,8 @@ is removed from lvmetad (pv_gone).
                  $LVM_SYSTEM_DIR/lvm.conf or the system one, when it exists)
   --json         print JSON instead of tables
   -j N           scan with at most N threads (default: 4 per CPU, at most 16)
+  --feeds N      a full --cache sends pv_found over N connections at once (default 4;
+                 1: one after the other, as lvm2 does)
   --buffered     read through the page cache (default: O_DIRECT as lvm2 reads, buffered
                  only for files that cannot do O_DIRECT); --direct is accepted, a no-op
   -h, --help     this text";
@@ -48,6 +50,7 @@ struct Options {
     socket: PathBuf,
     config: Option<PathBuf>,
     scan: ScanOptions,
+    feeds: usize,
     devices: Vec<String>,
 }
 
@@ -59,6 +62,7 @@ fn options() -> Result<Option<Options>, String> {
     o.optopt("s", "socket", "", "SOCKET");
     o.optopt("", "config", "", "FILE");
     o.optopt("j", "jobs", "", "N");
+    o.optopt("", "feeds", "", "N");
     o.optopt("", "major", "", "M");
     o.optopt("", "minor", "", "m");
     o.optflag("", "direct", "");
@@ -78,6 +82,13 @@ fn options() -> Result<Option<Options>, String> {
     let workers = match m.opt_str("j") {
         Some(n) => n.parse().map_err(|_| format!("-j {n}: not a number"))?,
         None => default_workers(),
+    };
+    let feeds = match m.opt_str("feeds") {
+        Some(n) => match n.parse() {
+            Ok(k) if k >= 1 => k,
+            _ => return Err(format!("--feeds {n}: want a number of at least 1")),
+        },
+        None => common::scan::feed::MAX_FEEDS,
     };
     let mut devices = m.free.clone();
     match (m.opt_str("major"), m.opt_str("minor")) {
@@ -99,6 +110,7 @@ fn options() -> Result<Option<Options>, String> {
             // O_DIRECT is the default; --direct stays accepted for old command lines.
             direct: !m.opt_present("buffered"),
         },
+        feeds,
         devices,
     }))
 }
@@ -260,6 +272,7 @@ fn run(o: &Options) -> Result<bool, String> {
     }
     if o.cache {
         let mut l = Lvmetad::connect(&o.socket, filter.token()).map_err(|e| e.to_string())?;
+        l.feeds = o.feeds;
         // "update in progress" before listing and reading the devices: device events from
         // then on wait for this update and are applied after it.
         l.begin_update().map_err(|e| e.to_string())?;
@@ -296,6 +309,7 @@ fn run(o: &Options) -> Result<bool, String> {
 /// `common::scan::devno`) so that concurrent event scans of one device leave its latest state.
 fn update_devices(o: &Options, filter: &GlobalFilter) -> Result<bool, String> {
     let mut l = Lvmetad::connect(&o.socket, filter.token()).map_err(|e| e.to_string())?;
+    l.feeds = o.feeds;
     // Lock every number the arguments may name, then resolve them: a scanner that waited for
     // the lock sees the device as the last event left it.
     let mut numbers = Vec::new();

@@ -57,6 +57,28 @@ table() {
 # sync_ratio: "done/total" of the mirror "cm".
 sync_ratio() { dmsetup status cm | awk '{print $7}'; }
 
+# nudge_start / nudge_stop: this node reads one 4 KiB block of the mirror (O_DIRECT) every
+# 0.3 s in the background. dm-raid1 asks its log for resync work only when its worker runs, and
+# a read runs it: without I/O of their own, the nodes that were told "another node recovers"
+# never ask again and one node does the whole resync (the hand-out is correct either way).
+nudge_start() {
+    (
+        i=0
+        while :; do
+            dd if=/dev/mapper/cm of=/dev/null bs=4K count=1 skip=$((i % 64 * 8)) iflag=direct status=none
+            i=$((i + 1))
+            sleep 0.3
+        done
+    ) >/dev/null 2>&1 </dev/null &
+    echo $! >"$W/nudge.pid"
+}
+nudge_stop() {
+    [ -f "$W/nudge.pid" ] || return 0
+    kill "$(cat "$W/nudge.pid")" 2>/dev/null
+    while kill -0 "$(cat "$W/nudge.pid")" 2>/dev/null; do sleep 0.1; done
+    rm -f "$W/nudge.pid"
+}
+
 # cmdump: the SIGUSR1 dump of our cmirrord (the dump's lines, without the log prefix).
 cmdump() {
     local n

@@ -11,12 +11,17 @@
 //!                                                    RSS and peak RSS (VmHWM) after
 //! lvmetad-bench disks PVS VGS                        (root) daemon CPU per request with disk
 //!                                                    verification on and off, real loop PVs
+//! lvmetad-bench scan N...                            (root) the full scan into lvmetad on N
+//!                                                    loop PVs: lvmetad-scan --cache against
+//!                                                    lvm pvs and (LVM202=path) lvm 2.02's
+//!                                                    pvscan --cache, with the split
 //! ```
 //! Without `--socket` it starts the `lvmetad` binary found next to itself in a temp dir.
 //! Each VG gets PVS/VGS PVs and 2 LVs; each PV has one mda, like `pvcreate` defaults.
 #![forbid(unsafe_code)]
 
 mod disks;
+mod scan;
 
 use common::config::{parse, DupMode};
 use common::daemon::Client;
@@ -429,6 +434,15 @@ fn main() {
     if args.first().map(String::as_str) == Some("disks") {
         // Starts its own daemons (verification on, then off).
         disks::run(num(&args, 1, "PVS"), num(&args, 2, "VGS"));
+        return;
+    }
+    if args.first().map(String::as_str) == Some("scan") {
+        let sizes: Vec<usize> = args[1..].iter().filter_map(|s| s.parse().ok()).collect();
+        scan::run(if sizes.is_empty() {
+            &[100, 1000]
+        } else {
+            &sizes
+        });
         return;
     }
     let mut _own = None;

@@ -1,0 +1,80 @@
+#!/bin/bash
+# Needs root (loop devices). `lvmetad-scan --cache` sends its pv_found requests over several
+# connections (--feeds 4, the default) and leaves lvmetad exactly as the one-connection feed of
+# lvm2 does (--feeds 1): the same dump, pv_list, vg_list, global flags and the same warnings,
+# over a set with everything whose order matters: VGs of several PVs, a PV without metadata
+# areas, a VG whose PVs disagree on the seqno (the older copy first), an orphan, a dd clone
+# (duplicate PVs: lvmetad ends disabled) and a PV with a damaged label. strace counts the
+# connections, so a parallel feed that quietly ran on one connection fails.
+# (lvmetad killed mid-feed and scanners at once, with the default feed: rel-faults.sh.)
+# timeout: 120
+. "$(dirname "$0")/../lib/common.sh"
+. "$TOP/tests/lib/scan.sh"
+need_loop_root socat strace
+
+for i in 1 2 3 4 5 6 7 8 9 10 11 12; do make_loop "L$i" 16M "pv$i"; done
+q() { lvm_c "$@" >/dev/null || fail "lvm $*"; }
+q vgcreate -q vg1 "$L1" "$L2" "$L3"
+q lvcreate -q -Zn -an -n lv0 -l 5 vg1
+q pvcreate -q "$L4"
+q pvcreate -q --metadatacopies 0 "$L5"
+q vgcreate -q vg2 "$L4" "$L5"
+q lvcreate -q -Zn -an -n lv0 -l 1 vg2
+q vgcreate -q vg3 "$L6"
+# vg4: L8's metadata is one change newer than L7's (L7's first MiB put back after lvcreate).
+q vgcreate -q vg4 "$L7" "$L8"
+dd if="$L7" of="$TESTDIR/l7.head" bs=1M count=1 iflag=direct status=none || fail "save L7"
+q lvcreate -q -Zn -an -n lv0 -l 1 vg4
+dd if="$TESTDIR/l7.head" of="$L7" bs=1M oflag=direct status=none || fail "restore L7"
+q pvcreate -q "$L9"
+dd if="$L6" of="$L10" bs=1M oflag=direct status=none || fail "clone L6"
+q pvcreate -q "$L11"
+# Damage L11's label: a byte of its pv_header changes, the label's checksum no longer matches.
+printf '\xff' | dd of="$L11" bs=1 seek=$((512 + 40)) conv=notrunc status=none || fail "damage L11"
+q vgcreate -q vg5 "$L12"
+write_scan_conf "$TESTDIR/lvm.conf"
+
+# state: the cache as lvmetad reports it (dump lines sorted: hash order is not state), its
+# lists, its flags, and the scanner's own view.
+state() {
+    local r
+    for r in dump pv_list vg_list get_global_info; do
+        echo "== $r"
+        printf 'request="%s"\ntoken="skip"\npid=1\ncmd="test"\n' "$r" | send "$SOCK" \
+            | sed '/^# VERIFICATION/,$d' | grep -v '^daemon_pid' | sort
+    done
+    "$BIN/lvmetad-scan" --show --json -s "$SOCK"
+}
+
+for feeds in 1 4; do
+    start_lvmetad
+    strace -f -qq -e trace=connect -o "$TESTDIR/connects.$feeds" \
+        "$BIN/lvmetad-scan" --cache --feeds "$feeds" -s "$SOCK" --config "$TESTDIR/lvm.conf" \
+        2>"$TESTDIR/err.$feeds"
+    echo "rc=$?" >>"$TESTDIR/err.$feeds"
+    state >"$TESTDIR/state.$feeds"
+    kill "$LVMETAD_PID"
+    wait_gone "$LVMETAD_PID" || fail "lvmetad did not stop"
+    conns=$(grep -c "connect(.*lvmetad.socket" "$TESTDIR/connects.$feeds")
+    note "--feeds $feeds: $conns connections to lvmetad, $(grep -c . "$TESTDIR/state.$feeds") lines of state"
+    eval "conns_$feeds=$conns"
+done
+
+# The set holds what it claims (so that the comparison below covers it).
+e=$TESTDIR/err.1 s=$TESTDIR/state.1
+grep -q "rc=0" "$e" || fail "sequential scan failed: $(cat "$e")"
+grep -q "Inconsistent metadata found for VG vg4" "$e" || fail "no seqno warning for vg4: $(cat "$e")"
+grep -q "found on several devices" "$e" || fail "no duplicate warning: $(cat "$e")"
+grep -q "$L11" "$e" || fail "no warning for the damaged label: $(cat "$e")"
+grep -q 'global_disable = 1' "$s" || fail "duplicates did not disable lvmetad"
+[ "$(jq '[.pvs[] | select(.vg_name == "vg2")] | length' <(sed -n '/^{/,$p' "$s"))" = 2 ] \
+    || fail "vg2 lacks its PV without metadata areas: $(cat "$s")"
+[ "$(jq '[.pvs[] | select(.vg_name == "")] | length' <(sed -n '/^{/,$p' "$s"))" -ge 1 ] \
+    || fail "no orphan PV cached: $(cat "$s")"
+
+[ "$conns_1" = 1 ] || fail "--feeds 1 opened $conns_1 connections"
+[ "$conns_4" = 5 ] || fail "--feeds 4 opened $conns_4 connections, want 1 + 4"
+diff -u "$TESTDIR/err.1" "$TESTDIR/err.4" || fail "the parallel feed warns differently"
+diff -u "$TESTDIR/state.1" "$TESTDIR/state.4" || fail "the parallel feed leaves another cache"
+note "parallel and sequential feeds: the same cache and warnings"
+exit 0
