@@ -8,6 +8,7 @@
 //! - [`scan`]: the on-disk PV reader (label, pv_header, mda, metadata text) and the lvmetad feeder.
 //! - [`dm`]: the device-mapper ioctl layer and the thin-pool message and status helpers.
 //! - [`paths`]: default socket, pidfile and binary paths (set by `./configure`).
+//! - [`cli`]: the command-line tools' standard output (a closed pipe is not a panic).
 //!
 //! No daemon logic lives here, and no global state except the process-wide logger.
 //!
@@ -15,6 +16,7 @@
 //! signal handlers, adopting systemd's fd) and [`dm::ioctl`]; every other module forbids it.
 #![deny(unsafe_code)]
 
+pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod dm;

@@ -25,6 +25,10 @@ bench check 40 8 >/dev/null || fail "lookups after populate"
 check [ "$(ask 'request="get_global_info"' | field token)" = "filter:0" ]
 check [ "$("$BIN/lvmetactl" vg_list | grep -c 'name="vg')" = 8 ]
 "$BIN/lvmetactl" vg_lookup_name vg3 | grep -q '^name="vg3"' || fail "lvmetactl vg_lookup_name"
+# A reader that went away (`| true` closes the pipe before the dump arrives): exit 0, no panic.
+"$BIN/lvmetactl" dump 2>"$TESTDIR/epipe.err" | true
+rc=${PIPESTATUS[0]}
+[ "$rc" = 0 ] && [ ! -s "$TESTDIR/epipe.err" ] || fail "lvmetactl dump | true: exit $rc: $(cat "$TESTDIR/epipe.err")"
 
 # token mismatch: another filter, and a stale updater
 r=$(ask $'request="vg_list"\ntoken="filter:999"\npid=5')

@@ -21,6 +21,13 @@ const USAGE: &[&str] = &[
     "lvmetactl vg_lock_type <uuid>",
 ];
 
+/// `println!` through `common::cli::emit`: a closed pipe ends lvmetactl with status 0.
+macro_rules! say {
+    ($($arg:tt)*) => {
+        common::cli::emit("lvmetactl", &format!("{}\n", format_args!($($arg)*)))
+    };
+}
+
 fn socket() -> PathBuf {
     std::env::var_os("LVM_LVMETAD_SOCKET")
         .filter(|v| !v.is_empty())
@@ -70,7 +77,7 @@ fn send(client: &mut Client, request: &str, fields: Vec<(&str, SimpleField)>) ->
 fn print_reply(reply: &str) {
     let tree = parse(reply.as_bytes(), DupMode::KeepAll).unwrap_or_default();
     let f = |k: &str| tree.find_str(k).unwrap_or("").to_owned();
-    println!(
+    say!(
         "response \"{}\" status \"{}\" reason \"{}\"",
         f("response"),
         f("status"),
@@ -80,7 +87,7 @@ fn print_reply(reply: &str) {
 
 fn need(args: &[String], n: usize, usage: &str) {
     if args.len() < n {
-        println!("{usage}");
+        say!("{usage}");
         exit(255);
     }
 }
@@ -89,14 +96,14 @@ fn main() {
     let args: Vec<String> = std::env::args().collect();
     if args.len() < 2 {
         for line in USAGE {
-            println!("{line}");
+            say!("{line}");
         }
         exit(255);
     }
     // -h/--help: the usage, exit 0, without connecting (C has no help option and would connect).
     if matches!(args[1].as_str(), "-h" | "--help") {
         for line in USAGE {
-            println!("{line}");
+            say!("{line}");
         }
         exit(0);
     }
@@ -112,7 +119,7 @@ fn main() {
     let s = |v: &str| SimpleField::Str(v.to_owned());
     match args[1].as_str() {
         cmd @ ("dump" | "pv_list" | "vg_list" | "get_global_info") => {
-            println!("{}", send(&mut client, cmd, vec![]));
+            say!("{}", send(&mut client, cmd, vec![]));
         }
         "set_global_invalid" => {
             need(&args, 3, "set_global_invalid 0|1");
@@ -143,7 +150,7 @@ fn main() {
             let mut fields = Vec::new();
             match (uuid, name) {
                 (None, None) => {
-                    println!("name or uuid required");
+                    say!("name or uuid required");
                     exit(255);
                 }
                 (u, n) => {
@@ -160,14 +167,14 @@ fn main() {
         }
         "vg_lookup_name" => {
             need(&args, 3, "vg_lookup_name <name>");
-            println!(
+            say!(
                 "{}",
                 send(&mut client, "vg_lookup", vec![("name", s(&args[2]))])
             );
         }
         "vg_lookup_uuid" => {
             need(&args, 3, "vg_lookup_uuid <uuid>");
-            println!(
+            say!(
                 "{}",
                 send(&mut client, "vg_lookup", vec![("uuid", s(&args[2]))])
             );
@@ -177,20 +184,20 @@ fn main() {
             let reply = send(&mut client, "vg_lookup", vec![("uuid", s(&args[2]))]);
             let tree = parse(reply.as_bytes(), DupMode::KeepAll).unwrap_or_default();
             match tree.find("metadata") {
-                None => println!("no metadata"),
+                None => say!("no metadata"),
                 Some(m) => match m.find_str("lock_type") {
-                    None => println!("no lock_type"),
-                    Some(t) => println!("lock_type {t}"),
+                    None => say!("no lock_type"),
+                    Some(t) => say!("lock_type {t}"),
                 },
             }
         }
         "pv_lookup_uuid" => {
             need(&args, 3, "pv_lookup_uuid <uuid>");
-            println!(
+            say!(
                 "{}",
                 send(&mut client, "pv_lookup", vec![("uuid", s(&args[2]))])
             );
         }
-        _ => println!("unknown command"),
+        _ => say!("unknown command"),
     }
 }

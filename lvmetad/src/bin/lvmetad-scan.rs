@@ -2,8 +2,8 @@
 //! lvmetad with them as `pvscan --cache` does. `--show` prints what lvmetad caches instead.
 //!
 //! All the work is in `common::scan`; this file only reads options and prints. Everything for
-//! stdout goes through [`emit`]: a reader that went away (`| head`, `| true`) ends the program
-//! quietly with status 0 instead of a panic on EPIPE.
+//! stdout goes through [`emit`] (`common::cli`): a reader that went away (`| head`, `| true`)
+//! ends the program quietly with status 0 instead of a panic on EPIPE.
 #![forbid(unsafe_code)]
 
 use common::scan::device::{
@@ -13,7 +13,6 @@ use common::scan::devno::{self, DeviceLocks, Presence};
 use common::scan::filter::GlobalFilter;
 use common::scan::lvmetad::{scan_found_pvs, FeedSummary, Lvmetad};
 use common::scan::report::{vg_from_lookup, Inventory};
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
@@ -220,18 +219,9 @@ fn print_inventory(o: &Options, inv: &Inventory) {
     });
 }
 
-/// Write `text` to stdout. A closed pipe means the reader has what it wanted: exit 0 at once
-/// (a pipeline's status is its last command's, as with C tools killed by SIGPIPE); any other
-/// write error is reported and exits 1.
+/// Everything for stdout (see `common::cli`).
 fn emit(text: &str) {
-    let mut out = std::io::stdout().lock();
-    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
-        if e.kind() == std::io::ErrorKind::BrokenPipe {
-            std::process::exit(0);
-        }
-        eprintln!("lvmetad-scan: writing the output: {e}");
-        std::process::exit(1);
-    }
+    common::cli::emit("lvmetad-scan", text);
 }
 
 fn report_feed(sum: &FeedSummary) -> bool {
