@@ -19,6 +19,21 @@ _run_cleanups() {
 }
 trap _run_cleanups EXIT
 
+# A command that fails where nothing checks it (no `||`, `if`, `!`, not before `&&`) fails the
+# test and says where: `set -e`, with the line. A test that expects a failure writes the check.
+# `set -E`: functions inherit the trap; in a subshell (`$(...)`, `( )`, `&`, `>(...)`) it ends
+# that subshell with the status, quietly, and whoever uses the subshell's status judges it.
+# The message goes to the test's own stderr (fd saved now): a function called with its output
+# sent to /dev/null must not swallow it.
+set -E
+exec {_TEST_STDERR}>&2
+_unchecked() {
+    [ "$BASH_SUBSHELL" = 0 ] || exit "$1"
+    echo "FAIL: $3: '$2' exited $1 and nothing checked it" >&"$_TEST_STDERR"
+    exit 1
+}
+trap '_unchecked $? "$BASH_COMMAND" "${BASH_SOURCE[0]##*/}:$LINENO"' ERR
+
 skip() { echo "SKIP: $*"; exit 77; }
 fail() { echo "FAIL: $*" >&2; exit 1; }
 note() { echo "# $*"; }

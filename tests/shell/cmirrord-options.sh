@@ -9,10 +9,10 @@ out=$("$BIN/cmirrord" -h) || fail "-h exit $?"
 echo "$out" | grep -q "^Usage: cmirrord \[options\]" || fail "-h output: $out"
 echo "$out" | grep -q -- "-f, --foreground" || fail "-h lacks -f"
 "$BIN/cmirrord" --help >/dev/null || fail "--help"
-"$BIN/cmirrord" -x >/dev/null 2>"$TESTDIR/err"; rc=$?
+rc=0; "$BIN/cmirrord" -x >/dev/null 2>"$TESTDIR/err" || rc=$?
 [ $rc = 2 ] || fail "bad option exit $rc"
 grep -q "^Usage:" "$TESTDIR/err" || fail "bad option: usage not on stderr"
-"$BIN/cmirrord" -f extra >/dev/null 2>&1; rc=$?
+rc=0; "$BIN/cmirrord" -f extra >/dev/null 2>&1 || rc=$?
 [ $rc = 2 ] || fail "extra argument exit $rc"
 
 # Daemon mode with the test kernel socket: the parent returns only when the child is ready.
@@ -23,9 +23,9 @@ CMIRRORD_KERNEL_SOCKET="$sock" "$BIN/cmirrord" || fail "daemon start exit $?"
 [ -s "$CMIRRORD_PIDFILE" ] || fail "no pidfile while running"
 # A second instance finds the pidfile locked: C's exit 2 ("Failed to create lockfile"), in the
 # foreground and through the daemonizing parent alike.
-CMIRRORD_KERNEL_SOCKET="$TESTDIR/k2.sock" "$BIN/cmirrord" -f >/dev/null 2>&1; rc=$?
+rc=0; CMIRRORD_KERNEL_SOCKET="$TESTDIR/k2.sock" "$BIN/cmirrord" -f >/dev/null 2>&1 || rc=$?
 [ $rc = 2 ] || fail "second instance (-f) exit $rc, want 2"
-CMIRRORD_KERNEL_SOCKET="$TESTDIR/k2.sock" "$BIN/cmirrord" 2>"$TESTDIR/second.err"; rc=$?
+rc=0; CMIRRORD_KERNEL_SOCKET="$TESTDIR/k2.sock" "$BIN/cmirrord" 2>"$TESTDIR/second.err" || rc=$?
 [ $rc = 1 ] || fail "second instance (daemon) exit $rc, want 1"
 grep -q "Failed to create lockfile" "$TESTDIR/second.err" || fail "no lockfile message: $(cat "$TESTDIR/second.err")"
 child=
@@ -61,12 +61,12 @@ for _ in $(seq 100); do
     sleep 0.1
 done
 if ! kill -0 $pid 2>/dev/null; then
-    wait $pid; rc=$?
+    rc=0; wait $pid || rc=$?
     fail "netlink daemon died (exit $rc): $(cat "$TESTDIR/nl.log")"
 fi
 grep -q "Starting cmirrord:" "$TESTDIR/nl.log" || fail "no start message: $(cat "$TESTDIR/nl.log")"
 kill -TERM $pid
 wait_gone $pid 5 || fail "netlink daemon did not exit on SIGTERM"
-wait $pid; rc=$?
+rc=0; wait $pid || rc=$?
 [ $rc = 0 ] || fail "netlink daemon exit $rc after SIGTERM: $(cat "$TESTDIR/nl.log")"
 echo "options: ok"

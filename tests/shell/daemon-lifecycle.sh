@@ -29,7 +29,7 @@ wait_dead() {
 # Daemonize: the parent returns 0 only once the child is serving. fd 9 is a stray the child
 # must not keep.
 exec 9>"$TESTDIR/stray"
-"$TESTD" -s "$S" -p "$P"; rc=$?
+rc=0; "$TESTD" -s "$S" -p "$P" || rc=$?
 exec 9>&-
 [ $rc = 0 ] || fail "daemonizing testd exited $rc"
 [ -S "$S" ] || fail "socket not there when the parent returned"
@@ -50,12 +50,12 @@ done
 printf 'request="hello"\n' | send "$S" | grep -q '^response = "OK"$' || fail "tree-style hello"
 
 # A second instance, same pidfile: exit 13 and lvm2's message (from the waiting parent).
-err=$("$TESTD" -s "$TESTDIR/other.socket" -p "$P" 2>&1); rc=$?
+rc=0; err=$("$TESTD" -s "$TESTDIR/other.socket" -p "$P" 2>&1) || rc=$?
 [ $rc = 13 ] || fail "second instance on the same pidfile exited $rc: $err"
 [ "$err" = "Failed to acquire lock on $P. Already running?" ] || fail "message: $err"
 [ ! -e "$TESTDIR/other.socket" ] || fail "refused instance left a socket"
 # Same socket, other pidfile: a live daemon answers there.
-err=$("$TESTD" -s "$S" -p "$TESTDIR/other.pid" 2>&1); rc=$?
+rc=0; err=$("$TESTD" -s "$S" -p "$TESTDIR/other.pid" 2>&1) || rc=$?
 [ $rc = 1 ] || fail "second instance on the same socket exited $rc: $err"
 echo "$err" | grep -q "already in use" || fail "message: $err"
 echo "$err" | grep -q "Child exited with code 1" || fail "message: $err"
@@ -78,7 +78,7 @@ wait_dead "$pid2" 1 || fail "no exit within 1 s of SIGTERM"
 
 # A regular file at the socket path is refused, untouched.
 echo precious > "$S"
-err=$("$TESTD" -s "$S" -p "$P" 2>&1); rc=$?
+rc=0; err=$("$TESTD" -s "$S" -p "$P" 2>&1) || rc=$?
 [ $rc = 1 ] || fail "non-socket path accepted (exit $rc)"
 echo "$err" | grep -q "not a socket" || fail "message: $err"
 [ "$(cat "$S")" = precious ] || fail "the file was modified"

@@ -8,7 +8,7 @@
 need_cmd socat
 
 # command line as C: -V prints the version and exits 1, -h usage on stdout and exit 0
-out=$("$BIN/lvmetad" -V); rc=$?
+rc=0; out=$("$BIN/lvmetad" -V) || rc=$?
 check [ $rc = 1 ]
 check [ "$out" = "lvmetad version: 2.02.187(2) (2020-03-24)" ]
 "$BIN/lvmetad" -h | grep -q '^Usage:' || fail "-h gives no usage"

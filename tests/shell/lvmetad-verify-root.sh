@@ -34,8 +34,8 @@ repopulate() {
 }
 pvid() { lvm_c pvs --noheadings -o pv_uuid "$1" | tr -d ' '; }
 fresh_vgs() { # (re)create vgS on A+B with LV a, vgU on U with LV u, O an orphan PV
-    lvm_c vgremove -q -f vgS vgR vgU vgN >/dev/null 2>&1
-    lvm_c pvremove -q -ff -y "$A" "$B" "$U" "$O" >/dev/null 2>&1
+    lvm_c vgremove -q -f vgS vgR vgU vgN >/dev/null 2>&1 || true # some do not exist yet
+    lvm_c pvremove -q -ff -y "$A" "$B" "$U" "$O" >/dev/null 2>&1 || true
     lvm_c pvcreate -q "$A" "$B" "$U" "$O" >/dev/null || fail pvcreate
     lvm_c vgcreate -q vgS "$A" "$B" >/dev/null || fail "vgcreate vgS"
     lvm_c vgcreate -q vgU "$U" >/dev/null || fail "vgcreate vgU"

@@ -47,8 +47,8 @@ in_ns() { if [ -n "$NS" ]; then ip netns exec "$NS" "$@"; else "$@"; fi; }
 rc_is() {
     local want=$1 script=$2 action=$3 out rc
     # shellcheck disable=SC2086
-    out=$(in_ns $INIT_SH "$inst/etc/init.d/$script" "$action" 2>&1)
-    rc=$?
+    rc=0
+    out=$(in_ns $INIT_SH "$inst/etc/init.d/$script" "$action" 2>&1) || rc=$?
     note "$script $action -> $rc: $out"
     [ "$rc" = "$want" ] || fail "$script $action exited $rc, expected $want: $out"
 }

@@ -46,7 +46,7 @@ done
 # to the program (it does not answer "unknown command" to it).
 exe=$BIN/lvmetactl
 [ -x "$exe" ] || fail "$exe not built"
-usage=$("$exe" 2>&1 </dev/null; "$exe" --help 2>&1 </dev/null)
+usage=$("$exe" 2>&1 </dev/null || true; "$exe" --help 2>&1 </dev/null)
 cmds=$(grep -oE '\b(dump|[a-z]+_[a-z_]+)\b' <<<"$usage" | sort -u)
 [ -n "$cmds" ] || fail "lvmetactl prints no commands: $usage"
 for c in $cmds; do

@@ -106,8 +106,8 @@ ln -s "$TOP/target/debug/lvmetad-bench" "$bin/lvmetad-bench"
 # it checks request logic, which is the same code in both; the suite's time goes elsewhere.)
 for t in daemon-wire lvmetad-protocol lvmpolld-options rel-badinput; do
     s0=$SECONDS
-    BIN=$bin bash "$TOP/tests/shell/$t.sh" >"$TESTDIR/$t.out" 2>&1
-    rc=$?
+    rc=0
+    BIN=$bin bash "$TOP/tests/shell/$t.sh" >"$TESTDIR/$t.out" 2>&1 || rc=$?
     case $rc in
         0) note "$t against the static daemons: ok ($((SECONDS - s0))s)" ;;
         77) note "$t against the static daemons: $(grep -m1 '^SKIP:' "$TESTDIR/$t.out")" ;;

@@ -28,7 +28,7 @@ refused() {
     local name=$1 daemon=$2 what=$3 rc
     start "$name" "$daemon"
     wait_gone "$DPID" 5 || fail "$daemon started despite $what"
-    wait "$DPID"; rc=$?
+    rc=0; wait "$DPID" || rc=$?
     [ "$rc" != 0 ] || fail "$daemon exited 0 despite $what"
     note "$daemon refuses $what (exit $rc): $(head -1 "$TESTDIR/$name.log")"
     refusals=$((refusals + 1))

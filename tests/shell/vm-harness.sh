@@ -8,15 +8,13 @@ need_root
 need_cmd qemu-system-x86_64
 
 out=$TESTDIR/out
-set +e
+rc=0
 "$TOP/tests/vm/run-in-vm.sh" -t 100 -d 48M -e PROBE='two words' -- bash -c '
     echo "probe=$PROBE in_vm=$IN_VM disks=$VM_DISKS"
     echo "disk-bytes=$(blockdev --getsize64 /dev/vda)"
     echo "dm=$(dmsetup version | sed -n "s/^Driver version: *//p")"
     test -f "$0" && echo "sees-host-tree=yes"
-    exit 7' "$TOP/tests/vm/run-in-vm.sh" >"$out" 2>"$TESTDIR/err"
-rc=$?
-set -e
+    exit 7' "$TOP/tests/vm/run-in-vm.sh" >"$out" 2>"$TESTDIR/err" || rc=$?
 cat "$out" "$TESTDIR/err"
 check [ "$rc" = 7 ]
 check grep -qx 'probe=two words in_vm=1 disks=/dev/vda' "$out"

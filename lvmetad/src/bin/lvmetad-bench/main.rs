@@ -16,7 +16,8 @@
 //!                                                    lvm pvs and (LVM202=path) lvm 2.02's
 //!                                                    pvscan --cache, with the split
 //! ```
-//! Without `--socket` it starts the `lvmetad` binary found next to itself in a temp dir.
+//! Without `--socket` it starts the `lvmetad` binary found next to itself (or `$LVMETAD`) in a
+//! temp dir.
 //! Each VG gets PVS/VGS PVs and 2 LVs; each PV has one mda, like `pvcreate` defaults.
 #![forbid(unsafe_code)]
 
@@ -328,7 +329,10 @@ fn start_own() -> (Owned, PathBuf) {
 /// Start our own daemon with extra options.
 fn start_own_with(opts: &[&str]) -> (Owned, PathBuf) {
     let exe = std::env::current_exe().unwrap_or_default();
-    let bin = exe.with_file_name("lvmetad");
+    // LVMETAD=path runs another lvmetad (the C one of lvm2 2.02.187, say) in its place.
+    let bin = std::env::var_os("LVMETAD")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| exe.with_file_name("lvmetad"));
     let dir = std::env::temp_dir().join(format!("lvmetad-bench-{}", std::process::id()));
     let _ = std::fs::create_dir_all(&dir);
     let socket = dir.join("lvmetad.socket");

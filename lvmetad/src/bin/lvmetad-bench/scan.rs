@@ -10,6 +10,8 @@
 //! - with `LVM202=/path/to/lvm` (lvm 2.02.187 built in a scratch directory), its
 //!   `pvscan --cache` into the same lvmetad.
 //!
+//! `LVMETAD=/path/to/lvmetad` feeds another lvmetad (C's, built with 2.02.187) instead of ours.
+//!
 //! And the split, measured in this process through the scanner library: listing the devices,
 //! reading and parsing them (O_DIRECT), feeding lvmetad sequentially and in parallel; and the
 //! floor pieces: one O_DIRECT open + 4 KiB read, one lvmetad round trip. Every device sees
