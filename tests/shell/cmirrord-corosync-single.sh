@@ -33,11 +33,17 @@ for msg in (b"garbage", hdr(len(req)) + cn(len(req)) + req, hdr(0) + cn(0, 9), b
 PY
 expect_eq "still serving after garbage" "$(kc 1 "sync_count $U 11")" 8
 kill -USR1 "$(cm_pid 1 cmirrord)"
-sleep 0.3
+for ((i = 0; i < 100; i++)); do
+    grep -q "CLUSTER COMPONENT DEBUGGING::" "$(cm_dir 1)/cmirrord.log" && break
+    sleep 0.05
+done
 grep -q "LOG COMPONENT DEBUGGING::" "$(cm_dir 1)/cmirrord.log" || fail "no SIGUSR1 dump"
 grep -q "CLUSTER COMPONENT DEBUGGING::" "$(cm_dir 1)/cmirrord.log" || fail "no cluster dump"
 kill -TERM "$(cm_pid 1 cmirrord)"
-sleep 0.3
+for ((i = 0; i < 100; i++)); do
+    grep -q "Cluster logs exist.  Refusing to exit." "$(cm_dir 1)/cmirrord.log" && break
+    sleep 0.05
+done
 kill -0 "$(cm_pid 1 cmirrord)" || fail "exited although logs exist"
 grep -q "Cluster logs exist.  Refusing to exit." "$(cm_dir 1)/cmirrord.log" || fail "no refusal message"
 out=$(kc 1 "presuspend $U 11" "postsuspend $U 11" "dtr $U 11" "dtr $U 12" "dtr $U 12") || fail "teardown: $out"

@@ -11,7 +11,7 @@ S=$TESTDIR/testd.socket P=$TESTDIR/testd.pid
 
 # start_testd: a foreground testd on $S; sets $pid.
 start_testd() {
-    "$TESTD" -f -s "$S" -p "$P" 2>>"$TESTDIR/stderr" &
+    "$TESTD" -f -l all -s "$S" -p "$P" 2>>"$TESTDIR/stderr" &
     pid=$!
     at_exit "kill -9 $pid"
     wait_for_socket "$S"
@@ -51,9 +51,14 @@ start_testd
 idle_clients 3 idle2
 { printf 'request = "sleep"\nms = 400\n\n##\n'; sleep 30; } | socat - "UNIX-CONNECT:$S" >"$TESTDIR/busy" &
 at_exit "kill $! 2>/dev/null"
-sleep 0.15
+# SIGTERM once the daemon has read the request (its wire log shows it), not after a guess.
+for ((i = 0; i < 200; i++)); do
+    grep -q '^<- request = "sleep"' "$TESTDIR/stderr" && break
+    sleep 0.01
+done
+grep -q '^<- request = "sleep"' "$TESTDIR/stderr" || fail "the daemon never read the sleep request"
 sigterm_ms
-echo "SIGTERM with a 400 ms request in flight (sent 150 ms before): exited in $ms ms"
+echo "SIGTERM with a 400 ms request in flight (read by the daemon): exited in $ms ms"
 grep -q 'slept_ms = 400' "$TESTDIR/busy" || fail "request in flight lost: $(cat "$TESTDIR/busy")"
 [ "$ms" -lt 1000 ] || fail "took $ms ms"
 

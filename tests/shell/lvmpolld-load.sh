@@ -27,8 +27,12 @@ SAMPLER=$!
 at_exit "kill $SAMPLER"
 
 "$BIN/lvmpolld-bench" load "$TESTDIR/load.socket" "$N" 4000 || fail "load driver failed"
-sleep 1
-kill "$SAMPLER" 2>/dev/null
+# Every result is collected: the watcher reaps the last children within its 1 s sweep.
+for ((i = 0; i < 50; i++)); do
+    [ -z "$(children_of "$pid")" ] && break
+    sleep 0.1
+done
+kill "$SAMPLER" 2>/dev/null || true
 left=$(children_of "$pid")
 [ -z "$left" ] || fail "children left after all polls finished: $left"
 check test "$(grep -c . "$TESTDIR/load.calls")" = "$N"

@@ -23,9 +23,14 @@ for i in 2 3; do
     timeout 30 "$BIN/cmirrord-kclient" "$(cm_sock "$i")" "resync $U $i 0 $N" >"$TESTDIR/stream$i.out" 2>&1 &
     pids+=($!)
 done
-sleep 0.5
 # Ask node 1 (no stream there): a node's kernel link has one peer, the stream's kclient.
-before=$(kc 1 "sync_count $U 1")
+# The kill lands once the resync has begun (some regions in sync), not after a guess.
+for ((i = 0; i < 200; i++)); do
+    before=$(kc 1 "sync_count $U 1")
+    [ "${before:-0}" -gt 0 ] && break
+    sleep 0.02
+done
+[ "${before:-0}" -gt 0 ] || fail "the resync never began on node 1"
 kill -9 "$(cm_pid 3 cmirrord)" "${pids[1]}"   # the node dies: its daemon and its kernel side
 note "node 3 killed at sync_count $before of $N"
 [ "$before" -lt "$N" ] || fail "the resync was over before the kill (sync_count $before)"

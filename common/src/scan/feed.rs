@@ -22,8 +22,9 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Mutex;
 
-/// The most connections a repopulation uses: lvmetad applies `pv_found` one at a time, so
-/// more only adds threads that wait (measured: 4 is as fast as 8 on 2 and 4 CPUs).
+/// The most connections a repopulation uses by default: lvmetad applies `pv_found` one at a
+/// time, so more only adds threads that wait (1000 loop PVs on 2 CPUs: 1 connection 0.26 s,
+/// 2 0.21 s, 4 0.18 s, 8 and 16 the same as 4).
 pub const MAX_FEEDS: usize = 4;
 
 /// What the `pv_found` requests of one repopulation gave.
