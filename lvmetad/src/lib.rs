@@ -3,7 +3,7 @@
 //! [`Lvmetad::handle`] answers one request without any I/O; the binary (`main.rs`) plugs it into
 //! `common::daemon::run`, and tests, the bench and the fuzz target call it directly.
 //!
-//! Modules: [`token`] (token state machine), [`global`] (global flags, get/set_global_info),
+//! Modules: [`request`] (the request name decoded into [`request::Op`]), [`token`] (token state machine), [`global`] (global flags, get/set_global_info),
 //! [`cache`] (the tables and `_update_metadata`), [`pv`] and [`vg`] (requests that change the
 //! cache), [`lookup`] (read-only requests with memoized reply text), [`dump`], [`verify`] (checks
 //! of the cache against the disks; the only module that does I/O, and only when enabled).
@@ -33,6 +33,7 @@ pub mod dump;
 pub mod global;
 pub mod lookup;
 pub mod pv;
+pub mod request;
 pub mod token;
 pub mod verify;
 pub mod vg;
@@ -41,6 +42,7 @@ use cache::Cache;
 use common::daemon::{Handler, Request, Response};
 use global::Flags;
 use parking_lot::{Mutex, RwLock};
+use request::{Change, Op, Read};
 use token::{Envelope, TokenState};
 use verify::{Marks, Verifier};
 
@@ -58,17 +60,6 @@ pub struct Lvmetad {
     verify: Option<Verifier>,
 }
 
-/// Requests that change the cache (cache write lock).
-const WRITES: &[&str] = &[
-    "pv_found",
-    "pv_gone",
-    "vg_update",
-    "vg_remove",
-    "set_vg_info",
-    "pv_clear_all",
-    "vg_clear_outdated_pvs",
-];
-
 impl Lvmetad {
     /// A daemon without disk verification (answers exactly as C 2.02.187 does, no I/O).
     pub fn new() -> Lvmetad {
@@ -84,24 +75,24 @@ impl Lvmetad {
     }
 
     /// The verification a read request gets (disk reads, no lock held).
-    fn verify_read(&self, v: &Verifier, rq: &str, r: &Request) -> Marks {
-        let marks = match rq {
-            "vg_lookup" => {
+    fn verify_read(&self, v: &Verifier, op: Read, r: &Request) -> Marks {
+        let marks = match op {
+            Read::VgLookup => {
                 let vgid = lookup::resolve_vg(&self.cache.read(), r).map(|(u, _)| u.to_owned());
                 match vgid {
                     Ok(vgid) => v.check_vg(&self.cache, &vgid),
                     Err(_) => Marks::default(),
                 }
             }
-            "pv_lookup" => {
+            Read::PvLookup => {
                 let pvid = lookup::resolve_pv(&self.cache.read(), r).map(str::to_owned);
                 match pvid {
                     Ok(pvid) => v.check_pv(&self.cache, &pvid),
                     Err(_) => Marks::default(),
                 }
             }
-            "pv_list" | "vg_list" => v.check_all(&self.cache),
-            _ => Marks::default(),
+            Read::PvList | Read::VgList => v.check_all(&self.cache),
+            Read::Dump => Marks::default(),
         };
         if marks.global_invalid && self.token.lock().drop_for_rescan() {
             v.note_token_drop();
@@ -124,49 +115,64 @@ impl Lvmetad {
             cmd: r.str("cmd").unwrap_or("NONE"),
             update_timeout: int32("update_timeout").unwrap_or(0),
         };
+        let op = Op::from_name(env.request);
         {
             let mut token = self.token.lock();
-            if env.request == "token_update" {
+            if op == Op::TokenUpdate {
                 return token.update(&env);
             }
             if let Some(refusal) = token.check(&env) {
                 return refusal;
             }
-            if env.request == "get_global_info" {
+            if op == Op::GetGlobalInfo {
                 return global::get_global_info(&self.flags, &mut token);
             }
         }
-        let rq = env.request;
-        if WRITES.contains(&rq) {
-            if let (Some(v), "pv_found") = (&self.verify, rq) {
-                v.bind(r);
-            }
-            let mut cache = self.cache.write();
-            let reply = match rq {
-                "pv_found" => pv::pv_found(&mut cache, &self.flags, r),
-                "pv_gone" => pv::pv_gone(&mut cache, r),
-                "pv_clear_all" => pv::pv_clear_all(&mut cache),
-                "vg_update" => vg::vg_update(&mut cache, r),
-                "vg_remove" => vg::vg_remove(&mut cache, r),
-                "vg_clear_outdated_pvs" => vg::vg_clear_outdated_pvs(&mut cache, r),
-                _ => vg::set_vg_info(&mut cache, r),
-            };
-            cache.touch_lists();
-            return reply;
+        match op {
+            // Answered above, under the token lock.
+            Op::TokenUpdate | Op::GetGlobalInfo => unreachable_reply(),
+            Op::SetGlobalInfo => global::set_global_info(&self.flags, r),
+            Op::Change(c) => self.change(c, r),
+            Op::Read(rd) => self.read(rd, r),
+            Op::Unknown => Response::error("failed", "request not implemented"),
         }
+    }
+
+    /// A request that changes the cache, under the cache write lock (the verification's
+    /// label read of `pv_found` before it, with no lock held).
+    fn change(&self, c: Change, r: &Request) -> Response {
+        if let (Some(v), Change::PvFound) = (&self.verify, c) {
+            v.bind(r);
+        }
+        let mut cache = self.cache.write();
+        let reply = match c {
+            Change::PvFound => pv::pv_found(&mut cache, &self.flags, r),
+            Change::PvGone => pv::pv_gone(&mut cache, r),
+            Change::PvClearAll => pv::pv_clear_all(&mut cache),
+            Change::VgUpdate => vg::vg_update(&mut cache, r),
+            Change::VgRemove => vg::vg_remove(&mut cache, r),
+            Change::SetVgInfo => vg::set_vg_info(&mut cache, r),
+            Change::VgClearOutdatedPvs => vg::vg_clear_outdated_pvs(&mut cache, r),
+        };
+        cache.touch_lists();
+        reply
+    }
+
+    /// A request that reads the cache (after the verification's disk reads, no lock held).
+    fn read(&self, rd: Read, r: &Request) -> Response {
         let marks = match &self.verify {
-            Some(v) => self.verify_read(v, rq, r),
+            Some(v) => self.verify_read(v, rd, r),
             None => Marks::default(),
         };
         let invalid = self.flags.invalid() || marks.global_invalid;
-        match rq {
-            "vg_lookup" => {
+        match rd {
+            Read::VgLookup => {
                 lookup::vg_lookup_marked(&self.cache.read(), invalid, marks.vg_invalid, r)
             }
-            "pv_lookup" => lookup::pv_lookup(&self.cache.read(), invalid, r),
-            "pv_list" => lookup::pv_list(&self.cache.read(), invalid),
-            "vg_list" => lookup::vg_list(&self.cache.read(), invalid),
-            "dump" => {
+            Read::PvLookup => lookup::pv_lookup(&self.cache.read(), invalid, r),
+            Read::PvList => lookup::pv_list(&self.cache.read(), invalid),
+            Read::VgList => lookup::vg_list(&self.cache.read(), invalid),
+            Read::Dump => {
                 let cache = self.cache.read();
                 let mut text = dump::dump(&cache);
                 if let Some(v) = &self.verify {
@@ -175,10 +181,14 @@ impl Lvmetad {
                 }
                 Response::Raw(text)
             }
-            "set_global_info" => global::set_global_info(&self.flags, r),
-            _ => Response::error("failed", "request not implemented"),
         }
     }
+}
+
+/// What a request that cannot reach a place gets if it ever does: C's answer to a request it
+/// does not handle (never a panic in a daemon).
+fn unreachable_reply() -> Response {
+    Response::error("failed", "request not implemented")
 }
 
 impl Handler for Lvmetad {
