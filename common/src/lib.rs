@@ -8,7 +8,7 @@
 //! - [`scan`]: the on-disk PV reader (label, pv_header, mda, metadata text) and the lvmetad feeder.
 //! - [`dm`]: the device-mapper ioctl layer and the thin-pool message and status helpers.
 //! - [`paths`]: default socket, pidfile and binary paths (set by `./configure`).
-//! - [`cli`]: the command-line tools' standard output (a closed pipe is not a panic).
+//! - [`tool_output`]: the command-line tools' standard output (a closed pipe is not a panic).
 //!
 //! No daemon logic lives here, and no global state except the process-wide logger.
 //!
@@ -16,7 +16,6 @@
 //! signal handlers, adopting systemd's fd) and [`dm::ioctl`]; every other module forbids it.
 #![deny(unsafe_code)]
 
-pub mod cli;
 pub mod config;
 pub mod daemon;
 pub mod dm;
@@ -24,3 +23,4 @@ pub mod paths;
 pub mod scan;
 #[cfg(any(test, feature = "test-support"))]
 pub mod test_support;
+pub mod tool_output;

@@ -129,7 +129,7 @@ vc_kill() {
     local i=$1 p
     p=$(_vc_qemu_pid "$i") || _vc_fail "guest $i has no QEMU to kill"
     kill -9 "$p"
-    wait "${VC_PIDS[$i]}" 2>/dev/null
+    wait "${VC_PIDS[$i]}" 2>/dev/null || true # its status is the kill's
     VC_PIDS[$i]=
 }
 
@@ -137,7 +137,7 @@ vc_down() {
     local i p
     for ((i = 1; i <= VC_N; i++)); do
         p=$(_vc_qemu_pid "$i") && kill -9 "$p" 2>/dev/null
-        [ -z "${VC_PIDS[$i]:-}" ] || wait "${VC_PIDS[$i]}" 2>/dev/null
+        [ -z "${VC_PIDS[$i]:-}" ] || wait "${VC_PIDS[$i]}" 2>/dev/null || true
     done
     [ -z "$VC_DIR" ] || rm -f "${VC_IMAGES[@]}"
     ip netns del "$VC_NS" 2>/dev/null

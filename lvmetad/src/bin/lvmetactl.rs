@@ -21,10 +21,10 @@ const USAGE: &[&str] = &[
     "lvmetactl vg_lock_type <uuid>",
 ];
 
-/// `println!` through `common::cli::emit`: a closed pipe ends lvmetactl with status 0.
+/// `println!` through `common::tool_output::emit`: a closed pipe ends lvmetactl with status 0.
 macro_rules! say {
     ($($arg:tt)*) => {
-        common::cli::emit("lvmetactl", &format!("{}\n", format_args!($($arg)*)))
+        common::tool_output::emit("lvmetactl", &format!("{}\n", format_args!($($arg)*)))
     };
 }
 

@@ -2,7 +2,7 @@
 //! lvmetad with them as `pvscan --cache` does. `--show` prints what lvmetad caches instead.
 //!
 //! All the work is in `common::scan`; this file only reads options and prints. Everything for
-//! stdout goes through [`emit`] (`common::cli`): a reader that went away (`| head`, `| true`)
+//! stdout goes through [`emit`] (`common::tool_output`): a reader that went away (`| head`, `| true`)
 //! ends the program quietly with status 0 instead of a panic on EPIPE.
 #![forbid(unsafe_code)]
 
@@ -219,9 +219,9 @@ fn print_inventory(o: &Options, inv: &Inventory) {
     });
 }
 
-/// Everything for stdout (see `common::cli`).
+/// Everything for stdout (see `common::tool_output`).
 fn emit(text: &str) {
-    common::cli::emit("lvmetad-scan", text);
+    common::tool_output::emit("lvmetad-scan", text);
 }
 
 fn report_feed(sum: &FeedSummary) -> bool {
