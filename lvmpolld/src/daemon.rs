@@ -1,8 +1,9 @@
-//! The request handler: [`Polld`] ties the decoded requests to the stores and to a [`Launcher`]
-//! that runs the lvpoll commands. The real launcher is [`crate::watcher::ChildWatcher`]; tests and
-//! the fuzz target plug in one that spawns nothing.
+//! The request handler: [`Polld`] ties the decoded requests to the stores and to a
+//! [`Launcher`] (`launcher.rs`) that runs the lvpoll commands: the real one is
+//! [`ChildWatcher`]; tests and the fuzz target plug in one that spawns nothing.
 
 use crate::command::LvpollCommand;
+use crate::launcher::Launcher;
 use crate::request::{self, reason, Op, PollInit, ProgressQuery};
 use crate::store::{InitResult, Outcome, Progress, Registry};
 use crate::watcher::ChildWatcher;
@@ -12,27 +13,6 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 pub use crate::store::Entry;
-
-/// Runs and stops the commands of entries. Implementations report the end of each command with
-/// [`Registry::finish`] on the registry they were built with.
-pub trait Launcher: Send + Sync {
-    /// Start `cmd` for the new entry `entry`.
-    fn launch(&self, entry: Arc<Entry>, cmd: LvpollCommand);
-    /// Send SIGTERM to the command of `entry` if it still runs.
-    fn terminate(&self, entry: &Arc<Entry>);
-    /// Stop every command (SIGTERM), then wait until all have been reaped.
-    fn shutdown(&self);
-}
-
-/// A launcher that starts nothing: entries stay in progress until a test finishes them.
-#[derive(Debug, Default)]
-pub struct NoLauncher;
-
-impl Launcher for NoLauncher {
-    fn launch(&self, _: Arc<Entry>, _: LvpollCommand) {}
-    fn terminate(&self, _: &Arc<Entry>) {}
-    fn shutdown(&self) {}
-}
 
 /// lvmpolld's state: the stores, the lvm binary and the launcher.
 pub struct Polld {

@@ -5,17 +5,20 @@
 //! - [`store`]: the poll and abort stores, their entries, the `dump` text. **Lock order: store
 //!   lock, then entry (LV) lock; the poll store before the abort store.**
 //! - [`command`]: the exact `lvm lvpoll ...` argv and environment.
-//! - [`daemon`]: [`Polld`], the `common::daemon::Handler`, and the [`Launcher`] seam.
+//! - [`daemon`]: [`Polld`], the `common::daemon::Handler`.
+//! - [`launcher`]: the [`Launcher`] seam between the handler and the processes.
 //! - [`watcher`]: the real launcher: spawns, watches, logs and reaps the children.
 #![forbid(unsafe_code)]
 
 pub mod command;
 pub mod daemon;
+pub mod launcher;
 pub mod request;
 pub mod store;
 pub mod watcher;
 
-pub use daemon::{Launcher, NoLauncher, Polld};
+pub use daemon::Polld;
+pub use launcher::{Launcher, NoLauncher};
 pub use store::Registry;
 
 /// The protocol name answered by `hello`.

@@ -12,7 +12,7 @@
 //! reaped (SIGKILL after [`KILL_AFTER`]), then the thread ends.
 
 use crate::command::{LvpollCommand, RET_EXEC_FAILED};
-use crate::daemon::Launcher;
+use crate::launcher::Launcher;
 use crate::store::{Entry, Outcome, Registry};
 use common::daemon::log;
 use common::{log_debug, log_error, log_info, log_warn};

@@ -7,7 +7,7 @@
 #![forbid(unsafe_code)]
 
 use super::log::LogConfig;
-use super::server::ServerConfig;
+use super::server_config::ServerConfig;
 use std::path::PathBuf;
 use std::time::Duration;
 

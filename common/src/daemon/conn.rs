@@ -12,7 +12,7 @@
 
 use super::framing::{frame, FrameError, FrameReader};
 use super::log::{self, LogType};
-use super::server::ServerConfig;
+use super::server_config::ServerConfig;
 use super::sys::Wake;
 use super::{Handler, PeerCred, Request, Response};
 use crate::config::{self, DupMode, SimpleField};

@@ -10,7 +10,7 @@
 //! is [`BACKLOG`] (C uses 1, so a burst of clients gets `EAGAIN`).
 #![forbid(unsafe_code)]
 
-use super::server::ServerError;
+use super::server_config::ServerError;
 use nix::errno::Errno;
 use nix::sys::socket::{
     bind, listen, socket, AddressFamily, Backlog, SockFlag, SockType, UnixAddr,

@@ -4,6 +4,8 @@
 //!   caps their size.
 //! - [`server`]: the threaded UNIX-socket server (socket rules, pidfile, daemonize, signals, idle
 //!   timeout, the built-in `hello`). A daemon supplies a [`Handler`] and nothing else.
+//! - [`server_config`]: what a daemon tells the server ([`ServerConfig`]) and how it fails
+//!   ([`ServerError`]).
 //! - [`client`]: connect, `hello` handshake, request/reply.
 //! - [`log`]: `-l` log types to stderr (foreground) or syslog.
 //! - [`cli`]: the options every daemon shares (`-f -s -p -l -t -h -V`).
@@ -23,6 +25,7 @@ pub mod framing;
 pub mod log;
 pub mod process;
 pub mod server;
+pub mod server_config;
 
 mod conn;
 mod listen;
@@ -34,7 +37,8 @@ use crate::config::{self, SimpleField, Tree};
 use std::sync::Arc;
 
 pub use client::{Client, ClientError};
-pub use server::{request_shutdown, run, ServerConfig, ServerError};
+pub use server::{request_shutdown, run};
+pub use server_config::{ServerConfig, ServerError};
 pub use sys::{process_cpu_time, tune_allocator};
 
 /// One request as the daemon handler sees it.

@@ -16,7 +16,6 @@
 #![forbid(unsafe_code)]
 
 use super::device::Device;
-use super::lvmetad::{FeedError, Lvmetad};
 use super::pv::ScannedPv;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -70,25 +69,31 @@ pub fn feed_groups(scans: &[(Device, ScannedPv)], sent: &[usize]) -> Vec<Vec<usi
     groups
 }
 
-/// Send `pv_found` for every index of `sent` over up to `conns` connections opened like
-/// `main` (same socket, pid, token). The first error stops every connection and is returned.
-pub fn feed_parallel(
-    main: &Lvmetad,
+/// Sends one PV on a connection; returns the warning lvmetad's answer calls for.
+pub type SendOne<S, E> = dyn Fn(&mut S, &Device, &ScannedPv) -> Result<Option<String>, E> + Sync;
+
+/// Send every index of `sent` over up to `conns` connections: `open` makes one (in the thread
+/// that uses it), `send` sends one PV on it and returns the warning its answer calls for. The
+/// first error stops every connection and is returned. (The lvmetad session and its
+/// `pv_found` are `super::lvmetad`'s; this module only spreads the work.)
+pub fn feed_parallel<S, E: Send>(
+    open: &(dyn Fn() -> Result<S, E> + Sync),
+    send: &SendOne<S, E>,
     scans: &[(Device, ScannedPv)],
     sent: &[usize],
     conns: usize,
-) -> Result<Fed, FeedError> {
+) -> Result<Fed, E> {
     let groups = feed_groups(scans, sent);
     let conns = conns.clamp(1, groups.len().max(1));
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let first_error: Mutex<Option<FeedError>> = Mutex::new(None);
+    let first_error: Mutex<Option<E>> = Mutex::new(None);
     let fed: Mutex<Fed> = Mutex::new(Fed::default());
     std::thread::scope(|s| {
         for _ in 0..conns {
             s.spawn(|| {
-                let run = || -> Result<Fed, FeedError> {
-                    let mut session = main.another_session()?;
+                let run = || -> Result<Fed, E> {
+                    let mut session = open()?;
                     let mut mine = Fed::default();
                     while !stop.load(Ordering::Relaxed) {
                         let Some(group) = groups.get(next.fetch_add(1, Ordering::Relaxed)) else {
@@ -99,9 +104,9 @@ pub fn feed_parallel(
                                 break;
                             }
                             let (dev, pv) = &scans[i];
-                            let reply = session.pv_found(dev, pv)?;
+                            let warning = send(&mut session, dev, pv)?;
                             mine.pv_found += 1;
-                            if let Some(w) = super::lvmetad::seqno_warning(pv, &reply) {
+                            if let Some(w) = warning {
                                 mine.warnings.push((i, w));
                             }
                         }

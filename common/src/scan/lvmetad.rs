@@ -356,7 +356,16 @@ impl Lvmetad {
         self.pv_clear_all()?;
         let sent: Vec<usize> = (0..scans.len()).filter(|i| !skip.contains(i)).collect();
         if self.feeds > 1 {
-            let fed = feed_parallel(self, scans, &sent, self.feeds)?;
+            let me: &Lvmetad = self;
+            let fed = feed_parallel(
+                &|| me.another_session(),
+                &|s: &mut Lvmetad, dev: &Device, pv: &ScannedPv| {
+                    s.pv_found(dev, pv).map(|r| seqno_warning(pv, &r))
+                },
+                scans,
+                &sent,
+                self.feeds,
+            )?;
             sum.pv_found = fed.pv_found;
             sum.warnings
                 .extend(fed.warnings.into_iter().map(|(_, w)| w));
