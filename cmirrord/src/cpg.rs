@@ -9,6 +9,7 @@
 //! daemon's are the same groups.
 
 use crate::engine::{Transport, TransportEvent};
+use crate::errno::Errno;
 use crossbeam_channel::{unbounded, Receiver, Sender};
 use rust_corosync::cpg;
 use rust_corosync::{CsError, DispatchFlags, NodeId};
@@ -50,11 +51,11 @@ fn confchg_cb(
     }
 }
 
-fn errno(e: CsError) -> i32 {
+fn errno(e: CsError) -> Errno {
     match e {
-        CsError::CsErrTryAgain => -libc::EAGAIN,
-        CsError::CsErrLibrary => -libc::ENOTCONN,
-        _ => -libc::EPERM,
+        CsError::CsErrTryAgain => Errno::EAGAIN,
+        CsError::CsErrLibrary => Errno::ENOTCONN,
+        _ => Errno::EPERM,
     }
 }
 
@@ -120,7 +121,7 @@ impl Transport for CpgTransport {
         self.rx.try_iter().collect()
     }
 
-    fn join(&mut self, uuid: &str) -> Result<(), i32> {
+    fn join(&mut self, uuid: &str) -> Result<(), Errno> {
         let model = cpg::ModelData::ModelV1(cpg::Model1Data {
             flags: cpg::Model1Flags::None,
             deliver_fn: Some(deliver_cb),
@@ -143,8 +144,8 @@ impl Transport for CpgTransport {
         Ok(())
     }
 
-    fn leave(&mut self, uuid: &str) -> Result<(), i32> {
-        let h = self.handles.get(uuid).ok_or(-libc::ENOENT)?;
+    fn leave(&mut self, uuid: &str) -> Result<(), Errno> {
+        let h = self.handles.get(uuid).ok_or(Errno::ENOENT)?;
         cpg::leave(h, &Self::name(uuid)).map_err(errno)
     }
 
@@ -154,8 +155,8 @@ impl Transport for CpgTransport {
         self.handles.remove(uuid);
     }
 
-    fn mcast(&mut self, uuid: &str, msg: &[u8]) -> Result<(), i32> {
-        let h = self.handles.get(uuid).ok_or(-libc::ENOENT)?;
+    fn mcast(&mut self, uuid: &str, msg: &[u8]) -> Result<(), Errno> {
+        let h = self.handles.get(uuid).ok_or(Errno::ENOENT)?;
         let mut tries = 0;
         loop {
             match cpg::mcast_joined(h, cpg::Guarantee::TypeAgreed, msg) {

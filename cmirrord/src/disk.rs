@@ -5,6 +5,7 @@
 //! aligned part (no unsafe).
 #![forbid(unsafe_code)]
 
+use crate::errno::Errno;
 use crate::mirror_log::DiskLog;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
@@ -20,18 +21,18 @@ fn devno_of(p: &Path) -> Option<u64> {
 
 /// Find the block device for `MAJ:MIN` (in `/dev/block`, `/dev/mapper`, then `/dev`) or check
 /// that a path is a block device.
-pub fn find_device(arg: &str) -> Result<PathBuf, i32> {
+pub fn find_device(arg: &str) -> Result<PathBuf, Errno> {
     let Some((ma, mi)) = arg.split_once(':') else {
         let p = PathBuf::from(arg);
-        let m = std::fs::metadata(&p).map_err(|e| -e.raw_os_error().unwrap_or(libc::ENOENT))?;
+        let m = std::fs::metadata(&p).map_err(|e| crate::errno::from_io(&e, Errno::ENOENT))?;
         if !m.file_type().is_block_device() {
-            return Err(-libc::EINVAL);
+            return Err(Errno::EINVAL);
         }
         return Ok(p);
     };
     let (ma, mi): (u64, u64) = match (ma.parse(), mi.parse()) {
         (Ok(a), Ok(b)) => (a, b),
-        _ => return Err(-libc::EINVAL),
+        _ => return Err(Errno::EINVAL),
     };
     let want = libc::makedev(ma as u32, mi as u32);
     let direct = PathBuf::from(format!("/dev/block/{ma}:{mi}"));
@@ -48,7 +49,7 @@ pub fn find_device(arg: &str) -> Result<PathBuf, i32> {
             }
         }
     }
-    Err(-libc::ENOENT)
+    Err(Errno::ENOENT)
 }
 
 /// A block device opened `O_RDWR | O_DIRECT`.
@@ -58,14 +59,14 @@ pub struct BlockDisk {
 }
 
 impl BlockDisk {
-    pub fn open(arg: &str) -> Result<BlockDisk, i32> {
+    pub fn open(arg: &str) -> Result<BlockDisk, Errno> {
         let path = find_device(arg)?;
         let file = OpenOptions::new()
             .read(true)
             .write(true)
             .custom_flags(libc::O_DIRECT)
             .open(&path)
-            .map_err(|e| -e.raw_os_error().unwrap_or(libc::EIO))?;
+            .map_err(|e| crate::errno::from_io(&e, Errno::EIO))?;
         Ok(BlockDisk { file, buf: vec![] })
     }
 }
@@ -99,23 +100,25 @@ impl DiskLog for BlockDisk {
 }
 
 /// The opener the daemon gives the engine.
-pub fn open_disk(arg: &str) -> Result<Box<dyn DiskLog>, i32> {
+pub fn open_disk(arg: &str) -> Result<Box<dyn DiskLog>, Errno> {
     Ok(Box::new(BlockDisk::open(arg)?))
 }
 
 #[cfg(test)]
 mod tests {
+    use crate::errno::Errno;
+
     #[test]
     fn non_block_paths_are_refused() {
-        assert_eq!(super::find_device("/dev/null").err(), Some(-libc::EINVAL));
+        assert_eq!(super::find_device("/dev/null").err(), Some(Errno::EINVAL));
         assert_eq!(
             super::find_device("/nonexistent/x").err(),
-            Some(-libc::ENOENT)
+            Some(Errno::ENOENT)
         );
-        assert_eq!(super::find_device("x:y").err(), Some(-libc::EINVAL));
+        assert_eq!(super::find_device("x:y").err(), Some(Errno::EINVAL));
         assert_eq!(
             super::find_device("4095:1048575").err(),
-            Some(-libc::ENOENT)
+            Some(Errno::ENOENT)
         );
     }
 }

@@ -8,6 +8,7 @@
 //!   netlink and UNIX-socket (test) implementations.
 //! - [`wire`]: the cluster message (`struct clog_request`, little-endian) and checkpoints.
 //! - [`bitmap`], [`mirror_log`]: region bitmaps and one log's functions (core and disk logs).
+//! - [`errno`]: request errors as [`errno::Errno`] inside, negative `i32` on the wire.
 //! - [`engine`]: logs by uuid + luid, the request paths, and the CPG group state machine
 //!   (ordering, server choice, checkpoints, joins and leaves), driven through [`engine::Transport`].
 //! - [`sim`]: an in-memory totally ordered group bus to run several engines in one process.
@@ -28,6 +29,7 @@ pub mod cpg;
 pub mod daemon;
 pub mod disk;
 pub mod engine;
+pub mod errno;
 pub mod kclient;
 pub mod mirror_log;
 pub mod sim;

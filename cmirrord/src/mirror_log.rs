@@ -3,16 +3,15 @@
 //! resume, `is_remote_recovering`, sync count, and the status texts exactly as C prints them.
 //!
 //! No I/O here except through [`DiskLog`], so everything is unit-tested with an in-memory disk.
-//! Errors are negative errno values, as they travel to the kernel in `dm_ulog_request.error`.
+//! Errors are typed ([`Errno`]); `resume`, whose answer goes to the kernel as it is, returns
+//! the negative value `dm_ulog_request.error` carries (`crate::errno::wire`).
 #![forbid(unsafe_code)]
 
 use crate::bitmap::Bitmap;
+use crate::errno::{wire, Errno};
 use common::log_info;
 use std::collections::{BTreeMap, VecDeque};
 use std::sync::atomic::{AtomicBool, Ordering};
-
-const EINVAL: i32 = -libc::EINVAL;
-const EIO: i32 = -libc::EIO;
 
 /// "MiRr", the dm-log disk header magic.
 pub const MIRROR_MAGIC: u32 = 0x4D69_5272;
@@ -240,9 +239,9 @@ impl MirrorLog {
         self.history.iter()
     }
 
-    fn check(&self, region: u64) -> Result<(), i32> {
+    fn check(&self, region: u64) -> Result<(), Errno> {
         if region >= self.region_count {
-            return Err(EINVAL);
+            return Err(Errno::EINVAL);
         }
         Ok(())
     }
@@ -252,7 +251,7 @@ impl MirrorLog {
         (DISK_BITS_OFFSET + self.region_count.div_ceil(8) as usize).next_multiple_of(4096)
     }
 
-    fn write_disk(&mut self) -> Result<(), i32> {
+    fn write_disk(&mut self) -> Result<(), Errno> {
         let len = self.disk_image_len();
         let Some(disk) = self.disk.as_mut() else {
             return Ok(());
@@ -265,22 +264,22 @@ impl MirrorLog {
         buf[DISK_BITS_OFFSET..DISK_BITS_OFFSET + bits.len()].copy_from_slice(&bits);
         if disk.write_all(&buf).is_err() {
             self.log_dev_failed = true;
-            return Err(EIO);
+            return Err(Errno::EIO);
         }
         Ok(())
     }
 
     /// Read the disk log: `Ok(nr_regions)`, -EINVAL for a bad magic, -EIO for a failed read.
-    fn read_disk(&mut self) -> Result<u64, i32> {
+    fn read_disk(&mut self) -> Result<u64, Errno> {
         let len = self.disk_image_len();
         let Some(disk) = self.disk.as_mut() else {
-            return Err(EINVAL);
+            return Err(Errno::EINVAL);
         };
         let mut buf = vec![0u8; len];
-        disk.read_all(&mut buf).map_err(|_| EIO)?;
+        disk.read_all(&mut buf).map_err(|_| Errno::EIO)?;
         let magic = u32::from_le_bytes([buf[0], buf[1], buf[2], buf[3]]);
         if magic != MIRROR_MAGIC {
-            return Err(EINVAL);
+            return Err(Errno::EINVAL);
         }
         let mut nr = [0u8; 8];
         nr.copy_from_slice(&buf[8..16]);
@@ -320,8 +319,8 @@ impl MirrorLog {
                     if !self.log_dev_failed {
                         match self.read_disk() {
                             Ok(n) => disk_nr = n,
-                            Err(e) if e == EINVAL => {}
-                            Err(e) => error = e,
+                            Err(Errno::EINVAL) => {}
+                            Err(e) => error = wire(e),
                         }
                     }
                     if error != 0 {
@@ -336,14 +335,14 @@ impl MirrorLog {
                 self.sync_bits.copy_from(&self.clean_bits);
                 if self.disk.is_some() {
                     // A failed read still re-initialises the disk, as C does.
-                    error = self.write_disk().err().unwrap_or(0);
+                    error = self.write_disk().err().map_or(0, wire);
                 }
                 self.touched = false;
             }
             3 => self.resume_override = 1000,
-            1 => return EINVAL, // partial load: just sync bits
-            2 => return EINVAL, // partial load: just clean bits
-            _ => return EINVAL,
+            1 => return wire(Errno::EINVAL), // partial load: just sync bits
+            2 => return wire(Errno::EINVAL), // partial load: just clean bits
+            _ => return wire(Errno::EINVAL),
         }
         self.sync_bits.clear_tail();
         self.clean_bits.clear_tail();
@@ -356,18 +355,18 @@ impl MirrorLog {
         error
     }
 
-    pub fn is_clean(&self, region: u64) -> Result<bool, i32> {
+    pub fn is_clean(&self, region: u64) -> Result<bool, Errno> {
         self.check(region)?;
         Ok(self.clean_bits.get(region).unwrap_or(false))
     }
 
-    pub fn in_sync_query(&self, region: u64) -> Result<bool, i32> {
+    pub fn in_sync_query(&self, region: u64) -> Result<bool, Errno> {
         self.check(region)?;
         Ok(self.sync_bits.get(region).unwrap_or(false) || self.in_sync)
     }
 
     /// FLUSH: the server writes the disk log if anything changed; everybody clears `touched`.
-    pub fn flush(&mut self, server: bool) -> Result<(), i32> {
+    pub fn flush(&mut self, server: bool) -> Result<(), Errno> {
         if !self.touched {
             return Ok(());
         }
@@ -376,7 +375,7 @@ impl MirrorLog {
         r
     }
 
-    pub fn mark(&mut self, regions: &[u64], who: u32) -> Result<(), i32> {
+    pub fn mark(&mut self, regions: &[u64], who: u32) -> Result<(), Errno> {
         for &r in regions {
             self.check(r)?;
         }
@@ -394,7 +393,7 @@ impl MirrorLog {
         Ok(())
     }
 
-    pub fn clear(&mut self, regions: &[u64], who: u32) -> Result<(), i32> {
+    pub fn clear(&mut self, regions: &[u64], who: u32) -> Result<(), Errno> {
         for &r in regions {
             self.check(r)?;
         }
@@ -472,7 +471,7 @@ impl MirrorLog {
         }
     }
 
-    pub fn set_region_sync(&mut self, region: u64, in_sync: bool, who: u32) -> Result<(), i32> {
+    pub fn set_region_sync(&mut self, region: u64, in_sync: bool, who: u32) -> Result<(), Errno> {
         self.check(region)?;
         self.recovering = None;
         let was = self.sync_bits.get(region).unwrap_or(false);
@@ -512,7 +511,7 @@ impl MirrorLog {
     }
 
     /// `{is_recovering, in_sync_hint}`.
-    pub fn is_remote_recovering(&mut self, region: u64) -> Result<(bool, u64), i32> {
+    pub fn is_remote_recovering(&mut self, region: u64) -> Result<(bool, u64), Errno> {
         self.check(region)?;
         let (rec, hint) = if self.recovery_halted {
             (false, self.region_count)
@@ -538,13 +537,13 @@ impl MirrorLog {
     }
 
     /// STATUS_INFO text (no NUL).
-    pub fn status_info(&self) -> Result<String, i32> {
+    pub fn status_info(&self) -> Result<String, Errno> {
         match &self.disk {
             None => Ok("1 clustered-core".into()),
             Some(d) => {
                 let (ma, mi) = d
                     .devno()
-                    .map_err(|e| -e.raw_os_error().unwrap_or(libc::EIO))?;
+                    .map_err(|e| crate::errno::from_io(&e, Errno::EIO))?;
                 Ok(format!(
                     "3 clustered-disk {ma}:{mi} {}",
                     if self.log_dev_failed { 'D' } else { 'A' }
@@ -554,7 +553,7 @@ impl MirrorLog {
     }
 
     /// STATUS_TABLE text (no NUL; ends with a space as C prints it).
-    pub fn status_table(&self) -> Result<String, i32> {
+    pub fn status_table(&self) -> Result<String, Errno> {
         let boe = if self.block_on_error {
             "block_on_error"
         } else {
@@ -570,7 +569,7 @@ impl MirrorLog {
             Some(d) => {
                 let (ma, mi) = d
                     .devno()
-                    .map_err(|e| -e.raw_os_error().unwrap_or(libc::EIO))?;
+                    .map_err(|e| crate::errno::from_io(&e, Errno::EIO))?;
                 Ok(format!(
                     "clustered-disk {ma}:{mi} {} {}{} ",
                     self.region_size,
@@ -587,10 +586,12 @@ impl MirrorLog {
         sync: &[u8],
         clean: &[u8],
         recovering: Option<(u64, u32)>,
-    ) -> Result<(), i32> {
-        self.sync_bits.load_image(sync).map_err(|_| EINVAL)?;
+    ) -> Result<(), Errno> {
+        self.sync_bits.load_image(sync).map_err(|_| Errno::EINVAL)?;
         self.resume_override += 1;
-        self.clean_bits.load_image(clean).map_err(|_| EINVAL)?;
+        self.clean_bits
+            .load_image(clean)
+            .map_err(|_| Errno::EINVAL)?;
         self.resume_override += 2;
         self.recovering = recovering;
         Ok(())

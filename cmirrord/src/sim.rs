@@ -4,6 +4,7 @@
 #![forbid(unsafe_code)]
 
 use crate::engine::{DiskOpener, Engine, KernelOut, Transport};
+use crate::errno::Errno;
 use crate::testing::MemDisk;
 use crate::ulog::UlogRequest;
 use std::cell::RefCell;
@@ -43,7 +44,7 @@ struct SimTransport {
 }
 
 impl Transport for SimTransport {
-    fn join(&mut self, uuid: &str) -> Result<(), i32> {
+    fn join(&mut self, uuid: &str) -> Result<(), Errno> {
         self.joined.insert(uuid.to_owned());
         self.bus.borrow_mut().queue.push_back(BusEvent::Join {
             group: uuid.to_owned(),
@@ -51,7 +52,7 @@ impl Transport for SimTransport {
         });
         Ok(())
     }
-    fn leave(&mut self, uuid: &str) -> Result<(), i32> {
+    fn leave(&mut self, uuid: &str) -> Result<(), Errno> {
         self.bus.borrow_mut().queue.push_back(BusEvent::Leave {
             group: uuid.to_owned(),
             node: self.me,
@@ -61,10 +62,10 @@ impl Transport for SimTransport {
     fn finalize(&mut self, uuid: &str) {
         self.joined.remove(uuid);
     }
-    fn mcast(&mut self, uuid: &str, msg: &[u8]) -> Result<(), i32> {
+    fn mcast(&mut self, uuid: &str, msg: &[u8]) -> Result<(), Errno> {
         let mut b = self.bus.borrow_mut();
         if msg.len() > b.max_message {
-            return Err(-libc::EMSGSIZE);
+            return Err(Errno::EMSGSIZE);
         }
         b.messages += 1;
         b.bytes += msg.len() as u64;

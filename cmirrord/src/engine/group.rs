@@ -7,6 +7,7 @@
 //! Checkpoints to joiners are in [`super::checkpoint`].
 
 use super::{Engine, KernelOut};
+use crate::errno::Errno;
 use crate::mirror_log::LogState;
 use crate::ulog::{RequestType, UlogRequest, RESPONSE_BIT};
 use crate::wire::{Assembly, Checkpoint, ClogMessage};
@@ -125,19 +126,19 @@ impl Group {
 }
 
 impl Engine {
-    /// Multicast a request for its log's group. Errors: -ENOENT (no group), -EINVAL (leaving),
-    /// -EBADE (transport failure).
+    /// Multicast a request for its log's group. Errors: ENOENT (no group), EINVAL (leaving),
+    /// EBADE (transport failure).
     pub(crate) fn cluster_send(
         &mut self,
         mut req: UlogRequest,
         originator: u32,
-    ) -> Result<(), i32> {
+    ) -> Result<(), Errno> {
         let uuid = req.uuid_str();
         let Some(g) = self.groups.get(&uuid) else {
-            return Err(-libc::ENOENT);
+            return Err(Errno::ENOENT);
         };
         if g.state == GroupState::Leaving {
-            return Err(-libc::EINVAL);
+            return Err(Errno::EINVAL);
         }
         req.luid = 0;
         let msg = ClogMessage {
@@ -147,7 +148,7 @@ impl Engine {
         };
         self.transport.mcast(&uuid, &msg.encode()).map_err(|e| {
             log_error!("cpg_mcast_joined error: {e}");
-            -libc::EBADE
+            Errno::EBADE
         })
     }
 
@@ -311,7 +312,7 @@ impl Engine {
             if msg.originator == me {
                 let err = match self.group_log(uuid) {
                     Some(i) => self.logs[i].log.resume(),
-                    None => -libc::EINVAL,
+                    None => crate::errno::wire(Errno::EINVAL),
                 };
                 req.data.clear();
                 // The kernel needs its own luid back.
@@ -501,7 +502,7 @@ impl Engine {
                 r.data.clear();
                 self.reply(r, 0);
             } else if let Err(e) = self.cluster_send(r.clone(), 0) {
-                self.reply(r, e);
+                self.reply(r, crate::errno::wire(e));
             }
         }
     }

@@ -16,6 +16,7 @@ mod group;
 #[cfg(test)]
 mod tests;
 
+use crate::errno::{wire, Errno};
 use crate::mirror_log::{self, DiskLog, LogState, MirrorLog};
 use crate::ulog::{payload, RequestType, UlogRequest, REQUEST_MASK};
 use common::{log_error, log_info};
@@ -23,7 +24,8 @@ use std::collections::HashMap;
 
 pub use group::{Group, GroupState};
 
-const EINVAL: i32 = -libc::EINVAL;
+/// `-EINVAL` as the reply code of the functions that return one.
+const EINVAL: i32 = wire(Errno::EINVAL);
 
 /// What the transport saw happen in a group (CPG callbacks, copied out).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -53,13 +55,13 @@ pub trait Transport {
         vec![]
     }
     /// Join the group `uuid` (after this, our own join is reported through `confchg`).
-    fn join(&mut self, uuid: &str) -> Result<(), i32>;
+    fn join(&mut self, uuid: &str) -> Result<(), Errno>;
     /// Leave the group; our own leave comes back through `confchg`.
-    fn leave(&mut self, uuid: &str) -> Result<(), i32>;
+    fn leave(&mut self, uuid: &str) -> Result<(), Errno>;
     /// Release the group's resources after our own leave was reported.
     fn finalize(&mut self, uuid: &str);
     /// Multicast `msg` to the group in total order (delivered to ourselves too).
-    fn mcast(&mut self, uuid: &str, msg: &[u8]) -> Result<(), i32>;
+    fn mcast(&mut self, uuid: &str, msg: &[u8]) -> Result<(), Errno>;
     /// Our node id, once known.
     fn local_nodeid(&self) -> Option<u32>;
     /// Largest message that goes out in one piece.
@@ -67,7 +69,7 @@ pub trait Transport {
 }
 
 /// Opens the log device named in a `clustered-disk` CTR (path or `MAJ:MIN`).
-pub type DiskOpener = Box<dyn FnMut(&str) -> Result<Box<dyn DiskLog>, i32>>;
+pub type DiskOpener = Box<dyn FnMut(&str) -> Result<Box<dyn DiskLog>, Errno>>;
 
 /// What goes back to the kernel.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -204,10 +206,10 @@ impl Engine {
                 self.reply(req, e);
             }
             Resume => match self.local_resume(&req) {
-                Err(e) => self.reply(req, e),
+                Err(e) => self.reply(req, wire(e)),
                 Ok(()) => {
                     if let Err(e) = self.cluster_send(req.clone(), 0) {
-                        self.reply(req, e);
+                        self.reply(req, wire(e));
                     }
                 }
             },
@@ -221,7 +223,7 @@ impl Engine {
             _ => {
                 if let Err(e) = self.cluster_send(req.clone(), 0) {
                     req.data.clear();
-                    self.reply(req, e);
+                    self.reply(req, wire(e));
                 }
             }
         }
@@ -248,7 +250,7 @@ impl Engine {
             StatusTable => match self.find_any(&uuid, luid) {
                 Some(i) => match self.logs[i].log.status_table() {
                     Ok(s) => Some(s.into_bytes()),
-                    Err(e) => return e,
+                    Err(e) => return wire(e),
                 },
                 None => None,
             },
@@ -260,7 +262,7 @@ impl Engine {
                     };
                     match self.logs[i].log.in_sync_query(region) {
                         Ok(b) => Some(payload::one(b as u64)),
-                        Err(e) => return e,
+                        Err(e) => return wire(e),
                     }
                 }
                 None => None,
@@ -313,7 +315,7 @@ impl Engine {
                 Ok(disk) => Some(disk),
                 Err(e) => {
                     log_error!("Unable to find path to device {d}");
-                    return e;
+                    return wire(e);
                 }
             },
             None => None,
@@ -344,22 +346,22 @@ impl Engine {
     }
 
     /// The local half of RESUME: a pending log joins its group and becomes official.
-    fn local_resume(&mut self, req: &UlogRequest) -> Result<(), i32> {
+    fn local_resume(&mut self, req: &UlogRequest) -> Result<(), Errno> {
         let uuid = req.uuid_str();
         if self.find(&uuid, req.luid, Some(true)).is_some() {
             return Ok(());
         }
         let Some(i) = self.find(&uuid, req.luid, Some(false)) else {
             log_error!("clog_resume called on log that is not official or pending");
-            return Err(EINVAL);
+            return Err(Errno::EINVAL);
         };
         if self.groups.contains_key(&uuid) {
             log_error!("Log entry already exists: {uuid}");
-            return Err(-libc::EEXIST);
+            return Err(Errno::EEXIST);
         }
         if let Err(e) = self.transport.join(&uuid) {
             log_error!("clog_resume:  Failed to create cluster CPG ({e})");
-            return Err(-libc::EPERM);
+            return Err(Errno::EPERM);
         }
         let luid = self.logs[i].luid;
         self.groups.insert(uuid.clone(), Group::new(&uuid, luid));
@@ -397,22 +399,22 @@ impl Engine {
         let data = std::mem::take(&mut req.data);
         let log = &mut self.logs[i].log;
         let name = t.name();
-        let r: Result<Vec<u8>, i32> = match t {
+        let r: Result<Vec<u8>, Errno> = match t {
             IsClean => payload::region(&data, name)
-                .map_err(|_| EINVAL)
+                .map_err(|_| Errno::EINVAL)
                 .and_then(|r| log.is_clean(r))
                 .map(|b| payload::one(b as u64)),
             InSync => payload::region(&data, name)
-                .map_err(|_| EINVAL)
+                .map_err(|_| Errno::EINVAL)
                 .and_then(|r| log.in_sync_query(r))
                 .map(|b| payload::one(b as u64)),
             Flush => log.flush(server).map(|_| vec![]),
             MarkRegion => payload::regions(&data, name)
-                .map_err(|_| EINVAL)
+                .map_err(|_| Errno::EINVAL)
                 .and_then(|rs| log.mark(&rs, who))
                 .map(|_| vec![]),
             ClearRegion => payload::regions(&data, name)
-                .map_err(|_| EINVAL)
+                .map_err(|_| Errno::EINVAL)
                 .and_then(|rs| log.clear(&rs, who))
                 .map(|_| vec![]),
             GetResyncWork => Ok(match log.get_resync_work(who) {
@@ -420,12 +422,12 @@ impl Engine {
                 None => payload::pair(0, 0),
             }),
             SetRegionSync => payload::region_sync(&data)
-                .map_err(|_| EINVAL)
+                .map_err(|_| Errno::EINVAL)
                 .and_then(|(r, s)| log.set_region_sync(r, s != 0, who))
                 .map(|_| vec![]),
             StatusInfo => log.status_info().map(String::into_bytes),
             IsRemoteRecovering => payload::region(&data, name)
-                .map_err(|_| EINVAL)
+                .map_err(|_| Errno::EINVAL)
                 .and_then(|r| log.is_remote_recovering(r))
                 .map(|(rec, hint)| payload::pair(rec as u64, hint)),
             GetRegionSize => Ok(payload::one(log.region_size)),
@@ -438,7 +440,7 @@ impl Engine {
             }
             _ => {
                 log_error!("Unknown request");
-                Err(EINVAL)
+                Err(Errno::EINVAL)
             }
         };
         match r {
@@ -448,7 +450,7 @@ impl Engine {
             }
             Err(e) => {
                 req.data.clear();
-                e
+                wire(e)
             }
         }
     }

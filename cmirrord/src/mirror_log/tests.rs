@@ -1,4 +1,5 @@
 use super::*;
+use crate::errno::Errno;
 use crate::testing::MemDisk;
 
 fn core(args: &str) -> MirrorLog {
@@ -62,14 +63,14 @@ fn status_texts_match_c() {
 fn region_indices_are_bounded() {
     let mut l = core("80 clustered-core 8"); // 10 regions
     l.resume();
-    assert_eq!(l.in_sync_query(10), Err(-libc::EINVAL));
+    assert_eq!(l.in_sync_query(10), Err(Errno::EINVAL));
     assert!(l.in_sync_query(9).is_ok());
-    assert_eq!(l.is_clean(10), Err(-libc::EINVAL));
-    assert_eq!(l.mark(&[3, 10], 1), Err(-libc::EINVAL));
+    assert_eq!(l.is_clean(10), Err(Errno::EINVAL));
+    assert_eq!(l.mark(&[3, 10], 1), Err(Errno::EINVAL));
     assert!(l.is_clean(3).unwrap() == l.clean_bits.get(3).unwrap()); // nothing applied on error
-    assert_eq!(l.clear(&[u64::MAX], 1), Err(-libc::EINVAL));
-    assert_eq!(l.set_region_sync(10, true, 1), Err(-libc::EINVAL));
-    assert_eq!(l.is_remote_recovering(10), Err(-libc::EINVAL));
+    assert_eq!(l.clear(&[u64::MAX], 1), Err(Errno::EINVAL));
+    assert_eq!(l.set_region_sync(10, true, 1), Err(Errno::EINVAL));
+    assert_eq!(l.is_remote_recovering(10), Err(Errno::EINVAL));
 }
 
 #[test]
@@ -189,7 +190,7 @@ fn disk_write_failure_marks_device_failed() {
     l.resume();
     disk.fail(true);
     l.mark(&[1], 1).unwrap();
-    assert_eq!(l.flush(true), Err(-libc::EIO));
+    assert_eq!(l.flush(true), Err(Errno::EIO));
     assert_eq!(l.status_info().unwrap(), "3 clustered-disk 7:1 D");
 }
 
@@ -231,7 +232,7 @@ fn resume_override_state_machine() {
     let mut p = core("80 clustered-core 8");
     assert_eq!(
         p.load_checkpoint(&[0; 3], &[0; 4], None),
-        Err(-libc::EINVAL)
+        Err(Errno::EINVAL)
     );
     assert_eq!(p.resume(), 0);
 }
