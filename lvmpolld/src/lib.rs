@@ -8,11 +8,15 @@
 //! - [`daemon`]: [`Polld`], the `common::daemon::Handler`.
 //! - [`launcher`]: the [`Launcher`] seam between the handler and the processes.
 //! - [`watcher`]: the real launcher: spawns, watches, logs and reaps the children.
+//! - [`options`]: the command line, parsed and unit-tested here (`main` only acts on it);
+//!   [`dump_client`]: `--dump`.
 #![forbid(unsafe_code)]
 
 pub mod command;
 pub mod daemon;
+pub mod dump_client;
 pub mod launcher;
+pub mod options;
 pub mod request;
 pub mod store;
 pub mod watcher;

@@ -46,6 +46,58 @@ pub fn add_common_options(opts: &mut getopts::Options) {
     );
 }
 
+/// What a daemon's command line asks for: run with the options, or print and exit (help,
+/// version, usage errors), exactly as the C daemon prints. Each daemon's library parses its
+/// command line into one (unit-tested there); its `main` only calls [`Invocation::or_exit`].
+#[derive(Debug)]
+pub enum Invocation<T> {
+    Run(T),
+    /// Print `stderr`, then `stdout`, and exit with `code`.
+    Exit {
+        stdout: String,
+        stderr: String,
+        code: i32,
+    },
+}
+
+impl<T> Invocation<T> {
+    /// `text` on stdout, exit `code`.
+    pub fn print(text: impl Into<String>, code: i32) -> Self {
+        Invocation::Exit {
+            stdout: text.into(),
+            stderr: String::new(),
+            code,
+        }
+    }
+
+    /// `text` on stderr, exit `code`.
+    pub fn complain(text: impl Into<String>, code: i32) -> Self {
+        Invocation::Exit {
+            stdout: String::new(),
+            stderr: text.into(),
+            code,
+        }
+    }
+
+    /// The options to run with; or print what there is to print and exit the process.
+    pub fn or_exit(self) -> T {
+        match self {
+            Invocation::Run(t) => t,
+            Invocation::Exit {
+                stdout,
+                stderr,
+                code,
+            } => {
+                use std::io::Write;
+                let _ = std::io::stderr().write_all(stderr.as_bytes());
+                let _ = std::io::stdout().write_all(stdout.as_bytes());
+                let _ = std::io::stdout().flush();
+                std::process::exit(code)
+            }
+        }
+    }
+}
+
 /// Build a [`ServerConfig`] from parsed shared options. Errors are usage errors (bad `-t`).
 pub fn server_config(spec: &DaemonSpec, m: &getopts::Matches) -> Result<ServerConfig, String> {
     let from_env = |var: &str| {
