@@ -13,6 +13,7 @@
 //!   (ordering, server choice, checkpoints, joins and leaves), driven through [`engine::Transport`].
 //! - [`sim`]: an in-memory totally ordered group bus to run several engines in one process.
 //! - `cpg` (feature `cpg`): the corosync transport.
+//! - [`options`]: the command line and environment, parsed and unit-tested here.
 //! - [`daemon`]: the poll loop tying kernel link, transport and signals together.
 //! - [`wake`]: waking a local mirror into asking for resync work after a member left mid-resync.
 //!
@@ -32,6 +33,7 @@ pub mod engine;
 pub mod errno;
 pub mod kclient;
 pub mod mirror_log;
+pub mod options;
 pub mod sim;
 pub mod testing;
 pub mod ulog;

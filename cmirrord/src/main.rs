@@ -1,10 +1,10 @@
-//! cmirrord: the cluster mirror log daemon. Options as C: `-f/--foreground`, `-h/--help`.
+//! cmirrord: the cluster mirror log daemon. The command line and environment are parsed by
+//! `cmirrord::options`; this file starts the daemon in C's order (fork, log, pidfile, signals,
+//! kernel link, engine) and maps failures to C's exit codes.
 //!
 //! The pidfile is `<pid dir>/cmirrord.pid` (set by ./configure), or `CMIRRORD_PIDFILE`.
-//!
 //! Test hook: with `CMIRRORD_KERNEL_SOCKET=PATH` the kernel link is a UNIX datagram socket at
 //! PATH carrying the same connector frames, instead of netlink (see `cmirrord-kclient`).
-//! `CMIRRORD_TRACE=1` logs every resync hand-out line as it happens.
 #![forbid(unsafe_code)]
 
 use cmirrord::connector::{KernelLink, NetlinkLink, UnixLink};
@@ -13,16 +13,6 @@ use cmirrord::engine::Engine;
 use common::daemon::log::{self, LogConfig};
 use common::daemon::process::{self, ReadyPipe};
 use common::{log_error, log_info};
-use std::path::PathBuf;
-
-fn usage(to_stderr: bool) {
-    let text = "Usage: cmirrord [options]\n   -f, --foreground    stay in the foreground, log to the terminal\n   -h, --help          print this help\n";
-    if to_stderr {
-        eprint!("{text}");
-    } else {
-        print!("{text}");
-    }
-}
 
 /// What the parent prints when the child fails to start (C's exit codes).
 fn start_failure(code: i32) -> &'static str {
@@ -61,39 +51,18 @@ fn daemonize() -> ReadyPipe {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let mut opts = getopts::Options::new();
-    opts.optflag(
-        "f",
-        "foreground",
-        "stay in the foreground, log to the terminal",
-    );
-    opts.optflag("h", "help", "print this help");
-    let m = match opts.parse(&args) {
-        Ok(m) => m,
-        Err(_) => {
-            usage(true);
-            std::process::exit(2);
-        }
+    let args: Vec<String> = std::env::args().collect();
+    let o = cmirrord::options::parse(&args, &|k| std::env::var_os(k)).or_exit();
+    let ready = if o.foreground {
+        None
+    } else {
+        Some(daemonize())
     };
-    if m.opt_present("h") {
-        usage(false);
-        return;
-    }
-    if !m.free.is_empty() {
-        usage(true);
-        std::process::exit(2);
-    }
-    let foreground = m.opt_present("f");
-    let ready = if foreground { None } else { Some(daemonize()) };
-    log::init("cmirrord", LogConfig::parse("info,warn"), foreground);
-    let pidfile = std::env::var_os("CMIRRORD_PIDFILE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from(common::paths::default_pidfile("cmirrord")));
-    let pidfile = match process::Pidfile::acquire(&pidfile) {
+    log::init("cmirrord", LogConfig::parse("info,warn"), o.foreground);
+    let pidfile = match process::Pidfile::acquire(&o.pidfile) {
         Ok(p) => p,
         Err(e) => {
-            log_error!("Failed to create lockfile {}: {e}", pidfile.display());
+            log_error!("Failed to create lockfile {}: {e}", o.pidfile.display());
             std::process::exit(2);
         }
     };
@@ -105,8 +74,8 @@ fn main() {
             std::process::exit(1);
         }
     };
-    cmirrord::mirror_log::set_trace(std::env::var_os("CMIRRORD_TRACE").is_some_and(|v| v == "1"));
-    let test_socket = std::env::var_os("CMIRRORD_KERNEL_SOCKET").map(PathBuf::from);
+    cmirrord::mirror_log::set_trace(o.trace);
+    let test_socket = o.kernel_socket;
     let mut link: Box<dyn KernelLink> = match &test_socket {
         Some(p) => match UnixLink::bind(p) {
             Ok(l) => Box::new(l),
