@@ -3,7 +3,7 @@
 # each run, printed) are parsed by libdm through our oracle (tests/data/config/libdm_oracle.c,
 # built here with cc against libdevmapper) in both duplicate-key modes, and by our codec; the
 # accept/refuse decision and the tree writer's bytes must agree for every one. The stored
-# vectors (common/src/config/libdm_vectors.rs) stay the fixed check; this one keeps finding new
+# vectors (common/src/config/tests_libdm_vectors.rs) stay the fixed check; this one keeps finding new
 # inputs. SKIPs visibly without cc or libdevmapper's headers (Debian: libdevmapper-dev).
 # timeout: 120
 . "$(dirname "$0")/../lib/common.sh"

@@ -17,13 +17,13 @@ pub mod parse;
 pub mod write;
 
 #[cfg(test)]
-mod cases;
+mod tests_cases;
 #[cfg(test)]
-mod hostile;
+mod tests_hostile;
 #[cfg(test)]
-mod libdm_vectors;
+mod tests_libdm_vectors;
 #[cfg(test)]
-mod roundtrip;
+mod tests_roundtrip;
 
 pub use parse::{parse, parse_with_limits, DupMode, Limits, ParseError};
 pub use write::{write_metadata, write_simple, write_tree, SimpleField};

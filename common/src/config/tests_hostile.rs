@@ -1,8 +1,8 @@
 //! Hostile input: every case is answered by an error (or a bounded result), never a crash,
 //! unbounded memory or quadratic time.
 
-use super::cases::{err, p, pm};
 use super::parse::ParseErrorKind as K;
+use super::tests_cases::{err, p, pm};
 use super::*;
 
 #[test]
