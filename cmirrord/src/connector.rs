@@ -36,7 +36,14 @@ impl fmt::Display for LinkError {
     }
 }
 
-impl std::error::Error for LinkError {}
+impl std::error::Error for LinkError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            LinkError::Io(_, e) => Some(e),
+            LinkError::BadFrame(_) => None,
+        }
+    }
+}
 
 /// One decoded frame from the kernel side.
 #[derive(Debug, Clone, PartialEq, Eq)]

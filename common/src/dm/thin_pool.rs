@@ -103,7 +103,17 @@ impl fmt::Display for ThinError {
     }
 }
 
-impl std::error::Error for ThinError {}
+impl std::error::Error for ThinError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            ThinError::Dm(e) => Some(e),
+            ThinError::BadStatus { error, .. } => Some(error),
+            ThinError::MessageFailed { errno, .. } => Some(errno),
+            ThinError::Queue(e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 impl From<DmError> for ThinError {
     fn from(e: DmError) -> Self {

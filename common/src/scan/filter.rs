@@ -46,7 +46,16 @@ impl fmt::Display for FilterError {
     }
 }
 
-impl std::error::Error for FilterError {}
+impl std::error::Error for FilterError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            FilterError::Read(_, e) => Some(e),
+            FilterError::Parse(_, e) => Some(e),
+            FilterError::Regex(_, e) => Some(e),
+            _ => None,
+        }
+    }
+}
 
 /// The compiled global filter.
 #[derive(Debug, Default)]
