@@ -113,3 +113,11 @@ mod tests {
         assert!(request_tree(Tree { nodes: vec![] }).tree.is_some());
     }
 }
+
+/// A command line: `prog` then `args`, as `std::env::args()` gives it.
+pub fn argv(prog: &str, args: &[&str]) -> Vec<String> {
+    std::iter::once(prog)
+        .chain(args.iter().copied())
+        .map(String::from)
+        .collect()
+}

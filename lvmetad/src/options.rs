@@ -83,22 +83,12 @@ mod tests {
     use std::path::PathBuf;
 
     fn parse_args(args: &[&str]) -> Invocation<Options> {
-        let v: Vec<String> = std::iter::once("lvmetad")
-            .chain(args.iter().copied())
-            .map(String::from)
-            .collect();
-        parse(&v)
+        parse(&common::test_support::argv("lvmetad", args))
     }
 
     fn exit_of(i: Invocation<Options>) -> (String, String, i32) {
-        match i {
-            Invocation::Exit {
-                stdout,
-                stderr,
-                code,
-            } => (stdout, stderr, code),
-            Invocation::Run(o) => panic!("runs with {o:?}"),
-        }
+        let (out, err, code) = i.exit().expect("prints and exits");
+        (out.to_owned(), err.to_owned(), code)
     }
 
     #[test]

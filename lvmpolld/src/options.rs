@@ -120,22 +120,12 @@ mod tests {
     use super::*;
 
     fn parse_args(args: &[&str]) -> Invocation<Options> {
-        let v: Vec<String> = std::iter::once("lvmpolld")
-            .chain(args.iter().copied())
-            .map(String::from)
-            .collect();
-        parse(&v)
+        parse(&common::test_support::argv("lvmpolld", args))
     }
 
     fn exit_of(i: Invocation<Options>) -> (String, String, i32) {
-        match i {
-            Invocation::Exit {
-                stdout,
-                stderr,
-                code,
-            } => (stdout, stderr, code),
-            Invocation::Run(o) => panic!("runs as {o:?}"),
-        }
+        let (out, err, code) = i.exit().expect("prints and exits");
+        (out.to_owned(), err.to_owned(), code)
     }
 
     #[test]

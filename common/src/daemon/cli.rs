@@ -79,6 +79,18 @@ impl<T> Invocation<T> {
         }
     }
 
+    /// What it would print on stdout and stderr and exit with; `None` when it runs.
+    pub fn exit(&self) -> Option<(&str, &str, i32)> {
+        match self {
+            Invocation::Run(_) => None,
+            Invocation::Exit {
+                stdout,
+                stderr,
+                code,
+            } => Some((stdout, stderr, *code)),
+        }
+    }
+
     /// The options to run with; or print what there is to print and exit the process.
     pub fn or_exit(self) -> T {
         match self {
