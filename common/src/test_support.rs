@@ -91,6 +91,14 @@ pub fn garbage_request() -> Request {
     }
 }
 
+/// A command line: `prog` then `args`, as `std::env::args()` gives it.
+pub fn argv(prog: &str, args: &[&str]) -> Vec<String> {
+    std::iter::once(prog)
+        .chain(args.iter().copied())
+        .map(String::from)
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,12 +120,4 @@ mod tests {
         assert!(garbage_request().tree.is_none());
         assert!(request_tree(Tree { nodes: vec![] }).tree.is_some());
     }
-}
-
-/// A command line: `prog` then `args`, as `std::env::args()` gives it.
-pub fn argv(prog: &str, args: &[&str]) -> Vec<String> {
-    std::iter::once(prog)
-        .chain(args.iter().copied())
-        .map(String::from)
-        .collect()
 }
