@@ -130,12 +130,13 @@ impl Lvmetad {
             }
         }
         match op {
-            // Answered above, under the token lock.
-            Op::TokenUpdate | Op::GetGlobalInfo => unreachable_reply(),
             Op::SetGlobalInfo => global::set_global_info(&self.flags, r),
             Op::Change(c) => self.change(c, r),
             Op::Read(rd) => self.read(rd, r),
-            Op::Unknown => Response::error("failed", "request not implemented"),
+            // token_update and get_global_info were answered above, under the token lock.
+            Op::Unknown | Op::TokenUpdate | Op::GetGlobalInfo => {
+                Response::error("failed", "request not implemented")
+            }
         }
     }
 
@@ -184,12 +185,6 @@ impl Lvmetad {
             }
         }
     }
-}
-
-/// What a request that cannot reach a place gets if it ever does: C's answer to a request it
-/// does not handle (never a panic in a daemon).
-fn unreachable_reply() -> Response {
-    Response::error("failed", "request not implemented")
 }
 
 impl Handler for Lvmetad {
