@@ -8,8 +8,7 @@
 #    cluster (every region handed out once, never two at a time, to more than one node) and every
 #    node reports the same in-sync count.
 #  B clustered-disk: node 2's QEMU is SIGKILLed mid-resync while it holds the recovering claim
-#    (frozen with SIGSTOP, then node 1's trace read, so the claim cannot end under the kill;
-#    thawed and tried again when another node held it); the claim is given
+#    (frozen with SIGSTOP first, so the claim cannot end under the kill); the claim is given
 #    back when it leaves, nodes 1 and 3 finish, nothing stays claimed by node 2, writes during
 #    the failure reach both legs; node 2 boots again, rejoins, receives the checkpoint and
 #    reports the same state.
@@ -215,24 +214,23 @@ disk_phase "$UB" 1 2 3
 # Nodes 2 and 3 read now and then, so that they ask for resync work too (see resync A).
 for i in 2 3; do g "$i" nudge_start || fail "node $i: reader not started"; done
 wait_synced 1 $((KILL_REGIONS / 10)) 600 || fail "resync B does not start"
-# Node 2 dies holding the claim: its QEMU is frozen (nothing in it can finish a region now) and
-# node 1's trace read; if the last region handed out went to node 2 and is not set in sync,
-# node 2 is killed; else it is thawed and tried again a moment later, until 90% are in sync.
-held=0 tries=0
-while [ "$(synced 1)" -lt $((KILL_REGIONS * 9 / 10)) ] && [ $tries -lt 150 ]; do
-    tries=$((tries + 1))
+# Node 2 dies holding the claim: once node 1's trace shows a region handed to node 2, node 2's
+# QEMU is frozen; if the claim is still node 2's after that (it cannot finish it now), node 2
+# is killed; else it goes on and the next hand-out is waited for.
+held=0
+for ((try = 0; try < 200; try++)); do
+    [ "$(claim_of 1 "$from1")" = 2 ] || continue
     vc_stop 2
     if [ "$(claim_of 1 "$from1")" = 2 ]; then
         held=1
         break
     fi
     vc_cont 2
-    sleep 0.2
 done
 before=$(synced 1)
 vc_kill 2
 g 3 nudge_stop || fail "node 3: reader not stopped"
-[ "$held" = 1 ] || fail "node 2 held no claim in $tries looks while the resync ran (now $before/$KILL_REGIONS)"
+[ "$held" = 1 ] || fail "node 2 never held the claim long enough to die with it (200 looks)"
 note "node 2 killed at $before/$KILL_REGIONS while it held the recovering claim"
 [ "$before" -lt "$KILL_REGIONS" ] || fail "resync B was over before the kill"
 g 3 "dd if=$TESTDIR/pat2 of=/dev/mapper/cm bs=256K seek=2 oflag=direct status=none" 300 \
