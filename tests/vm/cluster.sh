@@ -124,19 +124,6 @@ _vc_qemu_pid() {
     echo "$p"
 }
 
-# vc_stop I / vc_cont I: freeze guest I's QEMU (SIGSTOP: its CPUs stop at once, nothing in it
-# runs or answers) and let it go on.
-vc_stop() {
-    local p
-    p=$(_vc_qemu_pid "$1") || _vc_fail "guest $1 has no QEMU to stop"
-    kill -STOP "$p"
-}
-vc_cont() {
-    local p
-    p=$(_vc_qemu_pid "$1") || _vc_fail "guest $1 has no QEMU to continue"
-    kill -CONT "$p"
-}
-
 # vc_kill I: SIGKILL guest I's QEMU (a node that dies, no shutdown of anything) and reap it.
 vc_kill() {
     local i=$1 p
