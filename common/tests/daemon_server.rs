@@ -276,6 +276,29 @@ fn two_requests_in_one_write_get_two_replies() {
 }
 
 #[test]
+fn capabilities_say_pipelining_and_sent_requests_are_answered_in_order() {
+    let d = Testd::start("capabilities", &[]);
+    let mut s = UnixStream::connect(&d.socket).unwrap();
+    assert_eq!(
+        raw_request(&mut s, "request = \"capabilities\""),
+        "response = \"OK\"\npipelining = 1\n\n##\n"
+    );
+    let mut c = d.client();
+    assert!(c.pipelining().expect("capabilities"));
+    // Twenty requests written before any reply is read come back one each, in order.
+    for i in 0..20 {
+        let req = Tree::new()
+            .with("request", "echo")
+            .with("text", format!("n{i}"));
+        c.send(&req).expect("send");
+    }
+    for i in 0..20 {
+        let r = c.reply().expect("reply");
+        assert_eq!(r.find_str("text"), Some(format!("n{i}").as_str()), "{r:?}");
+    }
+}
+
+#[test]
 fn oversized_request_gets_an_error_and_others_are_served() {
     let d = Testd::start("cap", &["--max-message", "65536"]);
     let mut other = d.client();

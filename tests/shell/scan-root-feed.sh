@@ -4,8 +4,10 @@
 # lvm2 does (--feeds 1): the same dump, pv_list, vg_list, global flags and the same warnings,
 # over a set with everything whose order matters: VGs of several PVs, a PV without metadata
 # areas, a VG whose PVs disagree on the seqno (the older copy first), an orphan, a dd clone
-# (duplicate PVs: lvmetad ends disabled) and a PV with a damaged label. strace counts the
-# connections, so a parallel feed that quietly ran on one connection fails.
+# (duplicate PVs: lvmetad ends disabled) and a PV with a damaged label; then again without the
+# clone, where --feeds 4 sends each PV as it is read (common/src/scan/stream.rs) in one pass.
+# strace counts the connections and pv_clear_all requests, so a parallel feed that quietly ran
+# on one connection, or a streamed one that quietly fell back to a second pass, fails.
 # (lvmetad killed mid-feed and scanners at once, with the default feed: rel-faults.sh.)
 # timeout: 120
 . "$(dirname "$0")/../lib/common.sh"
@@ -46,22 +48,33 @@ state() {
     "$BIN/lvmetad-scan" --show --json -s "$SOCK"
 }
 
-for feeds in 1 4; do
-    start_lvmetad
-    strace -f -qq -e trace=connect -o "$TESTDIR/connects.$feeds" \
-        "$BIN/lvmetad-scan" --cache --feeds "$feeds" -s "$SOCK" --config "$TESTDIR/lvm.conf" \
-        2>"$TESTDIR/err.$feeds"
-    echo "rc=$?" >>"$TESTDIR/err.$feeds"
-    state >"$TESTDIR/state.$feeds"
-    kill "$LVMETAD_PID"
-    wait_gone "$LVMETAD_PID" || fail "lvmetad did not stop"
-    conns=$(grep -c "connect(.*lvmetad.socket" "$TESTDIR/connects.$feeds")
-    note "--feeds $feeds: $conns connections to lvmetad, $(grep -c . "$TESTDIR/state.$feeds") lines of state"
-    eval "conns_$feeds=$conns"
-done
+# compare TAG: a scan with --feeds 1 and one with --feeds 4, each into a fresh lvmetad; the
+# state, warnings, connections and pv_clear_all requests of each in $TESTDIR/*.TAG.FEEDS.
+compare() {
+    local tag=$1 feeds conns
+    for feeds in 1 4; do
+        start_lvmetad
+        strace -f -qq -s 40 -e trace=connect,write,sendto -o "$TESTDIR/trace.$tag.$feeds" \
+            "$BIN/lvmetad-scan" --cache --feeds "$feeds" -s "$SOCK" --config "$TESTDIR/lvm.conf" \
+            2>"$TESTDIR/err.$tag.$feeds"
+        echo "rc=$?" >>"$TESTDIR/err.$tag.$feeds"
+        state >"$TESTDIR/state.$tag.$feeds"
+        kill "$LVMETAD_PID"
+        wait_gone "$LVMETAD_PID" || fail "lvmetad did not stop"
+        conns=$(grep -c "connect(.*lvmetad.socket" "$TESTDIR/trace.$tag.$feeds")
+        clears=$(grep -c 'pv_clear_all' "$TESTDIR/trace.$tag.$feeds")
+        note "$tag, --feeds $feeds: $conns connections, $clears pv_clear_all, $(grep -c . "$TESTDIR/state.$tag.$feeds") lines of state"
+        eval "conns_$feeds=$conns clears_$feeds=$clears"
+    done
+    [ "$conns_1" = 1 ] || fail "$tag: --feeds 1 opened $conns_1 connections"
+    [ "$clears_1" = 1 ] || fail "$tag: --feeds 1 sent pv_clear_all $clears_1 times"
+    diff -u "$TESTDIR/err.$tag.1" "$TESTDIR/err.$tag.4" || fail "$tag: the parallel feed warns differently"
+    diff -u "$TESTDIR/state.$tag.1" "$TESTDIR/state.$tag.4" || fail "$tag: the parallel feed leaves another cache"
+}
 
-# The set holds what it claims (so that the comparison below covers it).
-e=$TESTDIR/err.1 s=$TESTDIR/state.1
+compare dup
+# The set holds what it claims (so that the comparison above covers it).
+e=$TESTDIR/err.dup.1 s=$TESTDIR/state.dup.1
 grep -q "rc=0" "$e" || fail "sequential scan failed: $(cat "$e")"
 grep -q "Inconsistent metadata found for VG vg4" "$e" || fail "no seqno warning for vg4: $(cat "$e")"
 grep -q "found on several devices" "$e" || fail "no duplicate warning: $(cat "$e")"
@@ -71,10 +84,19 @@ grep -q 'global_disable = 1' "$s" || fail "duplicates did not disable lvmetad"
     || fail "vg2 lacks its PV without metadata areas: $(cat "$s")"
 [ "$(jq '[.pvs[] | select(.vg_name == "")] | length' <(sed -n '/^{/,$p' "$s"))" -ge 1 ] \
     || fail "no orphan PV cached: $(cat "$s")"
+# Duplicates cannot be fed as the devices are read: the streamed feed starts again from a
+# cleared cache once the scan is complete.
+[ "$clears_4" = 2 ] || fail "with duplicates --feeds 4 sent pv_clear_all $clears_4 times, want 2"
+[ "$conns_4" -ge 5 ] || fail "with duplicates --feeds 4 opened $conns_4 connections, want 1 + 4 at least"
+note "with duplicates: parallel and sequential feeds leave the same cache and warnings"
 
-[ "$conns_1" = 1 ] || fail "--feeds 1 opened $conns_1 connections"
-[ "$conns_4" = 5 ] || fail "--feeds 4 opened $conns_4 connections, want 1 + 4"
-diff -u "$TESTDIR/err.1" "$TESTDIR/err.4" || fail "the parallel feed warns differently"
-diff -u "$TESTDIR/state.1" "$TESTDIR/state.4" || fail "the parallel feed leaves another cache"
-note "parallel and sequential feeds: the same cache and warnings"
+# Without the clone every PV goes to lvmetad as it is read, with no second pass.
+dd if=/dev/zero of="$L10" bs=1M count=1 oflag=direct status=none || fail "wipe L10"
+compare clean
+grep -q 'global_disable = 0' "$TESTDIR/state.clean.1" || fail "a clean scan left lvmetad disabled"
+grep -q "Inconsistent metadata found for VG vg4" "$TESTDIR/err.clean.4" \
+    || fail "no seqno warning for vg4 from the streamed feed"
+[ "$clears_4" = 1 ] || fail "the clean streamed feed sent pv_clear_all $clears_4 times, want 1"
+[ "$conns_4" = 5 ] || fail "the clean streamed feed opened $conns_4 connections, want 1 + 4"
+note "without duplicates: the streamed feed leaves the same cache and warnings, in one pass"
 exit 0

@@ -6,7 +6,7 @@
 //! keys (KeepAll). Replies are capped at [`MAX_REPLY`] bytes.
 #![forbid(unsafe_code)]
 
-use super::framing::{frame, FrameError, FrameReader, DEFAULT_MAX_MESSAGE};
+use super::framing::{frame, FrameError, FrameReader, CAPABILITIES, DEFAULT_MAX_MESSAGE};
 use crate::config::{self, DupMode, SimpleField, Tree};
 use std::fmt;
 use std::os::unix::net::UnixStream;
@@ -105,6 +105,37 @@ impl Client {
         let payload = config::write_tree(&req.nodes);
         let reply = self.request_raw(payload.as_bytes())?;
         config::parse(&reply, DupMode::KeepAll).map_err(|e| ClientError::BadReply(e.to_string()))
+    }
+
+    /// Send a request tree without reading its reply: for pipelining, which only a daemon that
+    /// says so in answer to `capabilities` ([`Client::pipelining`]) supports. Replies come back
+    /// in request order through [`Client::reply`].
+    pub fn send(&mut self, req: &Tree) -> Result<(), ClientError> {
+        use std::io::Write;
+        let payload = config::write_tree(&req.nodes);
+        (&self.stream)
+            .write_all(&frame(payload.as_bytes()))
+            .map_err(ClientError::Io)
+    }
+
+    /// Read and parse (KeepAll mode) the next reply.
+    pub fn reply(&mut self) -> Result<Tree, ClientError> {
+        let reply = self.read_reply()?;
+        config::parse(&reply, DupMode::KeepAll).map_err(|e| ClientError::BadReply(e.to_string()))
+    }
+
+    /// Whether the daemon answers requests written back to back one by one, in order: ours say
+    /// `pipelining = 1` in answer to `capabilities` (docs/protocol.md §1.2); lvm2's C daemons
+    /// read such requests as one message and answer `capabilities` with a failure.
+    pub fn pipelining(&mut self) -> Result<bool, ClientError> {
+        let req = config::write_simple(&[
+            ("request", SimpleField::Str(CAPABILITIES.into())),
+            ("token", SimpleField::Str("skip".into())),
+        ]);
+        let reply = self.request_raw(req.as_bytes())?;
+        let tree = config::parse(&reply, DupMode::KeepAll)
+            .map_err(|e| ClientError::BadReply(format!("{CAPABILITIES}: {e}")))?;
+        Ok(tree.find_str("response") == Some("OK") && tree.find_int("pipelining") == Some(1))
     }
 
     /// Send a payload as is and return the reply payload unparsed.

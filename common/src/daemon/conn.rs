@@ -10,7 +10,7 @@
 //! walk the table; never across I/O on a client socket or a handler call.
 #![forbid(unsafe_code)]
 
-use super::framing::{frame, FrameError, FrameReader};
+use super::framing::{frame, FrameError, FrameReader, CAPABILITIES};
 use super::log::{self, LogType};
 use super::server_config::ServerConfig;
 use super::sys::Wake;
@@ -147,6 +147,9 @@ fn answer(shared: &Shared, msg: &[u8], peer: Option<PeerCred>) -> Response {
                 ("version", SimpleField::Int(c.protocol_version)),
             ],
         );
+    }
+    if req.name() == CAPABILITIES {
+        return Response::simple("OK", vec![("pipelining", SimpleField::Int(1))]);
     }
     let handler = &shared.handler;
     match catch_unwind(AssertUnwindSafe(|| handler.handle(&req))) {

@@ -15,6 +15,11 @@
 
 use std::io::{self, Read, Write};
 
+/// The request our servers answer with `pipelining = 1` (not in lvm2): they keep requests
+/// written back to back apart and answer them in order, so a client may send several before
+/// reading replies. lvm2's C daemons answer it with a failure.
+pub const CAPABILITIES: &str = "capabilities";
+
 /// The message terminator.
 pub const TERMINATOR: &[u8] = b"\n##\n";
 /// Default cap on one message (64 MiB).

@@ -9,7 +9,8 @@
 use super::crc::calc_crc;
 use super::io::{AlignedBuf, FileSource, HeadCached};
 use super::label::LabelError;
-use super::pv::{scan_pv, ScannedPv};
+use super::pv::{scan_pv_with, ScannedPv, VgTexts};
+use parking_lot::Mutex;
 use std::fmt;
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
@@ -208,22 +209,36 @@ pub struct ScanBuffers {
     head: Vec<u8>,
 }
 
-/// Open and scan one device.
-pub fn scan_device(dev: &Device, direct: bool) -> Result<ScannedPv, DeviceError> {
-    scan_device_with(dev, direct, &mut ScanBuffers::default())
+/// What the workers of one scan share: the VG texts parsed so far.
+#[derive(Debug, Default)]
+pub struct ScanShared {
+    texts: VgTexts,
 }
 
-/// Open and scan one device with a worker's buffers (they are kept for the next device).
+/// Open and scan one device.
+pub fn scan_device(dev: &Device, direct: bool) -> Result<ScannedPv, DeviceError> {
+    scan_device_with(
+        dev,
+        direct,
+        &mut ScanBuffers::default(),
+        &ScanShared::default(),
+    )
+}
+
+/// Open and scan one device with a worker's buffers (they are kept for the next device) and
+/// what the scan's workers share.
 pub fn scan_device_with(
     dev: &Device,
     direct: bool,
     bufs: &mut ScanBuffers,
+    shared: &ScanShared,
 ) -> Result<ScannedPv, DeviceError> {
     let mut src = open_device(dev, direct)?;
     src.use_buffer(std::mem::take(&mut bufs.bounce));
     let r = match HeadCached::new_in(&src, HEAD_READ, std::mem::take(&mut bufs.head)) {
         Ok(head) => {
-            let r = scan_pv(&head).map_err(|e| DeviceError::Label(dev.path.clone(), e));
+            let r = scan_pv_with(&head, &shared.texts)
+                .map_err(|e| DeviceError::Label(dev.path.clone(), e));
             bufs.head = head.into_buffer();
             r
         }
@@ -238,31 +253,11 @@ pub fn scan_device_with(
 
 /// Scan devices in parallel over a bounded pool; results come back in the order of `devs`.
 pub fn scan_devices(devs: &[Device], opts: ScanOptions) -> Vec<Result<ScannedPv, DeviceError>> {
-    let workers = opts.workers.clamp(1, MAX_WORKERS).min(devs.len().max(1));
-    let next = AtomicUsize::new(0);
-    let mut results: Vec<Option<Result<ScannedPv, DeviceError>>> =
-        std::iter::repeat_with(|| None).take(devs.len()).collect();
-    let batches: Vec<Vec<(usize, Result<ScannedPv, DeviceError>)>> = std::thread::scope(|s| {
-        let handles: Vec<_> = (0..workers)
-            .map(|_| {
-                s.spawn(|| {
-                    let mut out = Vec::new();
-                    let mut bufs = ScanBuffers::default();
-                    loop {
-                        let i = next.fetch_add(1, Ordering::Relaxed);
-                        let Some(dev) = devs.get(i) else { break };
-                        out.push((i, scan_device_with(dev, opts.direct, &mut bufs)));
-                    }
-                    out
-                })
-            })
-            .collect();
-        handles.into_iter().filter_map(|h| h.join().ok()).collect()
-    });
-    for (i, r) in batches.into_iter().flatten() {
-        results[i] = Some(r);
-    }
+    let results: Mutex<Vec<Option<Result<ScannedPv, DeviceError>>>> =
+        Mutex::new(std::iter::repeat_with(|| None).take(devs.len()).collect());
+    scan_devices_into(devs, opts, &|i, r| results.lock()[i] = Some(r));
     results
+        .into_inner()
         .into_iter()
         .zip(devs)
         .map(|(r, d)| {
@@ -274,6 +269,38 @@ pub fn scan_devices(devs: &[Device], opts: ScanOptions) -> Vec<Result<ScannedPv,
             })
         })
         .collect()
+}
+
+/// Scan devices in parallel over a bounded pool, handing each result to `found` (with its index
+/// in `devs`) as soon as it is read, from the worker that read it: in no particular order.
+/// Workers take the devices in the order of `devs`. Returns when every device was handed over
+/// (a worker that panicked leaves its device out).
+pub fn scan_devices_into(
+    devs: &[Device],
+    opts: ScanOptions,
+    found: &(dyn Fn(usize, Result<ScannedPv, DeviceError>) + Sync),
+) {
+    let workers = opts.workers.clamp(1, MAX_WORKERS).min(devs.len().max(1));
+    let next = AtomicUsize::new(0);
+    let shared = ScanShared::default();
+    std::thread::scope(|s| {
+        let handles: Vec<_> = (0..workers)
+            .map(|_| {
+                s.spawn(|| {
+                    let mut bufs = ScanBuffers::default();
+                    loop {
+                        let i = next.fetch_add(1, Ordering::Relaxed);
+                        let Some(dev) = devs.get(i) else { break };
+                        found(i, scan_device_with(dev, opts.direct, &mut bufs, &shared));
+                    }
+                })
+            })
+            .collect();
+        // Joined here so that a worker's panic stays its own (the scope would re-raise it).
+        for h in handles {
+            let _ = h.join();
+        }
+    });
 }
 
 /// A sensible default pool size: a few per CPU, bounded.

@@ -18,7 +18,7 @@
 use super::device::Device;
 use super::pv::ScannedPv;
 use parking_lot::Mutex;
-use std::collections::HashMap;
+use std::collections::{HashMap, VecDeque};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 
 /// The most connections a repopulation uses by default: lvmetad applies `pv_found` one at a
@@ -34,25 +34,34 @@ pub struct Fed {
     pub warnings: Vec<(usize, String)>,
 }
 
+/// What joins a PV to a group: its PVID and, when it carries VG metadata, the VG's name, its id
+/// and the PVIDs the metadata lists. Two PVs sharing a key belong to one group.
+pub fn group_keys(pv: &ScannedPv) -> Vec<String> {
+    let mut keys = vec![format!("p:{}", pv.label.pv.pvid)];
+    if let Some(vg) = &pv.vg {
+        keys.push(format!("n:{}", vg.name));
+        keys.push(format!("u:{}", vg.id));
+        keys.extend(
+            vg.pvs
+                .iter()
+                .map(|listed| format!("p:{}", listed.id.replace('-', ""))),
+        );
+    }
+    keys
+}
+
 /// The scan indices in `sent` grouped so that PVs whose order matters to lvmetad share a group
 /// (see the module doc); each group and the list of groups are in scan order.
 pub fn feed_groups(scans: &[(Device, ScannedPv)], sent: &[usize]) -> Vec<Vec<usize>> {
     let mut sets = DisjointSets::new(sent.len());
     let mut owner: HashMap<String, usize> = HashMap::new();
-    let mut join = |key: String, at: usize, sets: &mut DisjointSets| match owner.get(&key) {
-        Some(&o) => sets.union(o, at),
-        None => {
-            owner.insert(key, at);
-        }
-    };
     for (at, &i) in sent.iter().enumerate() {
-        let pv = &scans[i].1;
-        join(format!("p:{}", pv.label.pv.pvid), at, &mut sets);
-        if let Some(vg) = &pv.vg {
-            join(format!("n:{}", vg.name), at, &mut sets);
-            join(format!("u:{}", vg.id), at, &mut sets);
-            for listed in &vg.pvs {
-                join(format!("p:{}", listed.id.replace('-', "")), at, &mut sets);
+        for key in group_keys(&scans[i].1) {
+            match owner.get(&key) {
+                Some(&o) => sets.union(o, at),
+                None => {
+                    owner.insert(key, at);
+                }
             }
         }
     }
@@ -69,32 +78,130 @@ pub fn feed_groups(scans: &[(Device, ScannedPv)], sent: &[usize]) -> Vec<Vec<usi
     groups
 }
 
-/// Sends one PV on a connection; returns the warning lvmetad's answer calls for.
-pub type SendOne<S, E> = dyn Fn(&mut S, &Device, &ScannedPv) -> Result<Option<String>, E> + Sync;
+/// One connection that sends `pv_found`: `post` writes the request for a PV, `answer` reads the
+/// reply to the oldest request posted and returns the warning it calls for. Up to `window()`
+/// requests may be posted before their replies are read: 1 (a round trip each) for lvm2's C
+/// lvmetad, which reads two requests written back to back as one; more for a daemon that says
+/// it keeps them apart (`capabilities`, docs/protocol.md §1.2).
+pub trait FeedSession {
+    type Error;
+    fn post(&mut self, dev: &Device, pv: &ScannedPv) -> Result<(), Self::Error>;
+    fn answer(&mut self, pv: &ScannedPv) -> Result<Option<String>, Self::Error>;
+    fn window(&self) -> usize;
+}
+
+/// A PV handed to a connection: its index in the scan list, where it is, what it holds.
+pub trait Posted {
+    fn at(&self) -> usize;
+    fn dev(&self) -> &Device;
+    fn pv(&self) -> &ScannedPv;
+}
+
+impl Posted for (usize, &Device, &ScannedPv) {
+    fn at(&self) -> usize {
+        self.0
+    }
+    fn dev(&self) -> &Device {
+        self.1
+    }
+    fn pv(&self) -> &ScannedPv {
+        self.2
+    }
+}
+
+impl Posted for (usize, Device, ScannedPv) {
+    fn at(&self) -> usize {
+        self.0
+    }
+    fn dev(&self) -> &Device {
+        &self.1
+    }
+    fn pv(&self) -> &ScannedPv {
+        &self.2
+    }
+}
+
+/// A session with the PVs posted on it and not answered yet, in order; answered ones are
+/// counted in `fed` and handed back through `done`.
+pub struct Flight<S, J> {
+    session: S,
+    window: usize,
+    posted: VecDeque<J>,
+    pub fed: Fed,
+}
+
+impl<S: FeedSession, J: Posted> Flight<S, J> {
+    pub fn new(session: S) -> Flight<S, J> {
+        let window = session.window().max(1);
+        Flight {
+            session,
+            window,
+            posted: VecDeque::new(),
+            fed: Fed::default(),
+        }
+    }
+
+    /// Post `job`, first reading replies while the window is full.
+    pub fn post(&mut self, job: J, done: &mut Vec<J>) -> Result<(), S::Error> {
+        while self.posted.len() >= self.window {
+            self.answer_oldest(done)?;
+        }
+        self.session.post(job.dev(), job.pv())?;
+        self.posted.push_back(job);
+        Ok(())
+    }
+
+    /// Whether some PV waits for its reply.
+    pub fn waiting(&self) -> bool {
+        !self.posted.is_empty()
+    }
+
+    /// Read the reply to the oldest PV posted (nothing when none waits).
+    pub fn answer_oldest(&mut self, done: &mut Vec<J>) -> Result<(), S::Error> {
+        let Some(job) = self.posted.pop_front() else {
+            return Ok(());
+        };
+        let warning = self.session.answer(job.pv())?;
+        self.fed.pv_found += 1;
+        self.fed.warnings.extend(warning.map(|w| (job.at(), w)));
+        done.push(job);
+        Ok(())
+    }
+
+    /// Read every reply still due.
+    pub fn drain(&mut self, done: &mut Vec<J>) -> Result<(), S::Error> {
+        while self.waiting() {
+            self.answer_oldest(done)?;
+        }
+        Ok(())
+    }
+}
 
 /// Send every index of `sent` over up to `conns` connections: `open` makes one (in the thread
-/// that uses it), `send` sends one PV on it and returns the warning its answer calls for. The
-/// first error stops every connection and is returned. (The lvmetad session and its
-/// `pv_found` are `super::lvmetad`'s; this module only spreads the work.)
-pub fn feed_parallel<S, E: Send>(
-    open: &(dyn Fn() -> Result<S, E> + Sync),
-    send: &SendOne<S, E>,
+/// that uses it); each posts its groups' PVs within its window. The first error stops every
+/// connection and is returned. (The lvmetad session is `super::lvmetad`'s; this module only
+/// spreads the work.)
+pub fn feed_parallel<S: FeedSession>(
+    open: &(dyn Fn() -> Result<S, S::Error> + Sync),
     scans: &[(Device, ScannedPv)],
     sent: &[usize],
     conns: usize,
-) -> Result<Fed, E> {
+) -> Result<Fed, S::Error>
+where
+    S::Error: Send,
+{
     let groups = feed_groups(scans, sent);
     let conns = conns.clamp(1, groups.len().max(1));
     let next = AtomicUsize::new(0);
     let stop = AtomicBool::new(false);
-    let first_error: Mutex<Option<E>> = Mutex::new(None);
+    let first_error: Mutex<Option<S::Error>> = Mutex::new(None);
     let fed: Mutex<Fed> = Mutex::new(Fed::default());
     std::thread::scope(|s| {
         for _ in 0..conns {
             s.spawn(|| {
-                let run = || -> Result<Fed, E> {
-                    let mut session = open()?;
-                    let mut mine = Fed::default();
+                let run = || -> Result<Fed, S::Error> {
+                    let mut flight = Flight::new(open()?);
+                    let mut done = Vec::new();
                     while !stop.load(Ordering::Relaxed) {
                         let Some(group) = groups.get(next.fetch_add(1, Ordering::Relaxed)) else {
                             break;
@@ -104,14 +211,11 @@ pub fn feed_parallel<S, E: Send>(
                                 break;
                             }
                             let (dev, pv) = &scans[i];
-                            let warning = send(&mut session, dev, pv)?;
-                            mine.pv_found += 1;
-                            if let Some(w) = warning {
-                                mine.warnings.push((i, w));
-                            }
+                            flight.post((i, dev, pv), &mut done)?;
                         }
                     }
-                    Ok(mine)
+                    flight.drain(&mut done)?;
+                    Ok(flight.fed)
                 };
                 match run() {
                     Ok(mine) => {
@@ -171,14 +275,14 @@ impl DisjointSets {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
     use crate::scan::device::DeviceKind;
     use crate::scan::io::MemSource;
     use crate::scan::pv::{scan_pv, tests::pv_image};
     use std::path::PathBuf;
 
-    fn dev(n: u64) -> Device {
+    pub(crate) fn dev(n: u64) -> Device {
         let path = format!("/dev/loop{n}");
         Device {
             path: PathBuf::from(&path),
@@ -189,7 +293,7 @@ mod tests {
     }
 
     /// VG metadata text naming `pvids` as its PVs.
-    fn vg_text(name: &str, id: &str, pvids: &[&str]) -> String {
+    pub(crate) fn vg_text(name: &str, id: &str, pvids: &[&str]) -> String {
         let mut pvs = String::new();
         for (k, p) in pvids.iter().enumerate() {
             pvs.push_str(&format!(
@@ -204,11 +308,11 @@ mod tests {
         )
     }
 
-    fn dashed(raw: &str) -> String {
+    pub(crate) fn dashed(raw: &str) -> String {
         crate::scan::label::dashed_uuid(raw)
     }
 
-    fn pv(raw_id: &str, vg: Option<&str>) -> ScannedPv {
+    pub(crate) fn pv(raw_id: &str, vg: Option<&str>) -> ScannedPv {
         let img = pv_image(raw_id, vg.map(str::as_bytes), false);
         scan_pv(&MemSource(&img)).expect("a valid test image")
     }
@@ -260,5 +364,71 @@ mod tests {
         );
         let scans = vec![(dev(0), pv(x, Some(&v1))), (dev(1), pv(y, Some(&v2)))];
         assert_eq!(feed_groups(&scans, &[0, 1]), vec![vec![0, 1]]);
+    }
+
+    /// A session that records what was posted and answers after the fact, checking the window.
+    struct Recorder {
+        window: usize,
+        posted: Vec<u64>,
+        answered: usize,
+        most_in_flight: usize,
+    }
+
+    impl FeedSession for Recorder {
+        type Error = String;
+        fn post(&mut self, dev: &Device, _: &ScannedPv) -> Result<(), String> {
+            self.posted.push(dev.devno - 1792);
+            self.most_in_flight = self.most_in_flight.max(self.posted.len() - self.answered);
+            Ok(())
+        }
+        fn answer(&mut self, pv: &ScannedPv) -> Result<Option<String>, String> {
+            self.answered += 1;
+            Ok(pv
+                .vg
+                .as_ref()
+                .map(|vg| format!("answer {} for {}", self.answered, vg.name)))
+        }
+        fn window(&self) -> usize {
+            self.window
+        }
+    }
+
+    #[test]
+    fn a_flight_posts_up_to_its_window_and_reads_answers_in_order() {
+        let t = vg_text("vgw", "Wb1234-abcd-abcd-abcd-abcd-abcd-abcdef", &[]);
+        let pvs: Vec<(Device, ScannedPv)> = (0..7)
+            .map(|n| {
+                (
+                    dev(n),
+                    pv(&format!("WWWWWWWWWWWWWWWWWWWWWWWWWWWWWWW{n}"), Some(&t)),
+                )
+            })
+            .collect();
+        for window in [1, 3] {
+            let mut f = Flight::new(Recorder {
+                window,
+                posted: vec![],
+                answered: 0,
+                most_in_flight: 0,
+            });
+            let mut done = Vec::new();
+            for (i, (d, p)) in pvs.iter().enumerate() {
+                f.post((i, d, p), &mut done).unwrap();
+            }
+            assert!(f.waiting() || window == 1);
+            f.drain(&mut done).unwrap();
+            assert!(!f.waiting());
+            assert_eq!(f.session.posted, (0..7).collect::<Vec<u64>>());
+            assert_eq!(f.session.most_in_flight, window, "window {window}");
+            assert_eq!(f.fed.pv_found, 7);
+            let order: Vec<usize> = done.iter().map(|j| j.0).collect();
+            assert_eq!(
+                order,
+                (0..7).collect::<Vec<_>>(),
+                "answers in posting order"
+            );
+            let first = &f.fed.warnings[0];
+            assert_eq!(first, &(0, "answer 1 for vgw".to_owned()));
+        }
     }
 }

@@ -6,9 +6,10 @@
 //! The body builders are I/O-free; [`Lvmetad`] wraps a `common::daemon::Client`.
 
 use super::device::{scan_devices, Device, ScanOptions};
-use super::feed::{feed_parallel, MAX_FEEDS};
+use super::feed::{feed_parallel, FeedSession, MAX_FEEDS};
 use super::label::dashed_uuid;
 use super::pv::ScannedPv;
+use super::stream::feed_while_scanning;
 use crate::config::{Node, Tree};
 use crate::daemon::{Client, ClientError};
 use std::collections::BTreeMap;
@@ -181,6 +182,35 @@ pub struct Lvmetad {
     /// Connections a full repopulation sends `pv_found` over (1: one after the other on this
     /// one; more: see [`super::feed`]).
     pub feeds: usize,
+    /// `pv_found` requests a connection may have unanswered: [`PIPELINE`] when the daemon says
+    /// it answers pipelined requests (ours), 1 otherwise (lvm2's C lvmetad). Learnt by
+    /// [`probe_pipelining`](Self::probe_pipelining) before a full repopulation.
+    window: usize,
+}
+
+/// Requests in flight on one connection when lvmetad pipelines: enough to keep it busy while
+/// the scanner reads, and their replies (about 100 bytes each) never fill the socket buffer,
+/// so lvmetad never blocks writing a reply while we write requests.
+pub const PIPELINE: usize = 32;
+
+/// Sending `pv_found` through [`super::feed`] and [`super::stream`].
+impl FeedSession for Lvmetad {
+    type Error = FeedError;
+
+    fn post(&mut self, dev: &Device, pv: &ScannedPv) -> Result<(), FeedError> {
+        let req = self.envelope("pv_found", None, pv_found_body(dev, pv));
+        Ok(self.client.send(&req)?)
+    }
+
+    fn answer(&mut self, pv: &ScannedPv) -> Result<Option<String>, FeedError> {
+        let r = self.client.reply()?;
+        Self::expect_ok("pv_found", &r)?;
+        Ok(seqno_warning(pv, &r))
+    }
+
+    fn window(&self) -> usize {
+        self.window
+    }
 }
 
 /// What a scan did, for the caller to report.
@@ -208,7 +238,19 @@ impl Lvmetad {
             cmd: "lvmetad-scan".into(),
             wait: DEFAULT_WAIT,
             feeds: MAX_FEEDS,
+            window: 1,
         })
+    }
+
+    /// Ask lvmetad whether it answers pipelined requests; later sessions of this updater
+    /// ([`another_session`](Self::another_session)) post that many `pv_found` ahead.
+    pub fn probe_pipelining(&mut self) -> Result<(), FeedError> {
+        self.window = if self.client.pipelining()? {
+            PIPELINE
+        } else {
+            1
+        };
+        Ok(())
     }
 
     /// One more connection of this updater: same socket, pid, command and current token, so
@@ -220,6 +262,7 @@ impl Lvmetad {
         s.cmd = self.cmd.clone();
         s.wait = self.wait;
         s.feeds = 1;
+        s.window = self.window;
         Ok(s)
     }
 
@@ -230,6 +273,12 @@ impl Lvmetad {
         token: Option<&str>,
         body: Vec<Node>,
     ) -> Result<Tree, FeedError> {
+        let req = self.envelope(name, token, body);
+        Ok(self.client.request(&req)?)
+    }
+
+    /// The request `name` in the envelope of §4.2, then `body`.
+    fn envelope(&self, name: &str, token: Option<&str>, body: Vec<Node>) -> Tree {
         let mut req = Tree::new()
             .with("request", name)
             .with("token", token.unwrap_or(&self.token).to_owned())
@@ -237,7 +286,7 @@ impl Lvmetad {
             .with("pid", self.pid)
             .with("cmd", self.cmd.clone());
         req.nodes.extend(body);
-        Ok(self.client.request(&req)?)
+        req
     }
 
     fn expect_ok(name: &str, reply: &Tree) -> Result<(), FeedError> {
@@ -357,15 +406,7 @@ impl Lvmetad {
         let sent: Vec<usize> = (0..scans.len()).filter(|i| !skip.contains(i)).collect();
         if self.feeds > 1 {
             let me: &Lvmetad = self;
-            let fed = feed_parallel(
-                &|| me.another_session(),
-                &|s: &mut Lvmetad, dev: &Device, pv: &ScannedPv| {
-                    s.pv_found(dev, pv).map(|r| seqno_warning(pv, &r))
-                },
-                scans,
-                &sent,
-                self.feeds,
-            )?;
+            let fed = feed_parallel(&|| me.another_session(), scans, &sent, self.feeds)?;
             sum.pv_found = fed.pv_found;
             sum.warnings
                 .extend(fed.warnings.into_iter().map(|(_, w)| w));
@@ -377,8 +418,53 @@ impl Lvmetad {
                 sum.warnings.extend(seqno_warning(pv, &r));
             }
         }
+        self.conclude(scans, &dups, sum)
+    }
+
+    /// Full repopulation that reads the devices and sends each PV as it is read (see
+    /// [`super::stream`]), with the scan's own warnings added to `warnings`. With one
+    /// connection (`feeds` 1) it reads everything first and then feeds, as lvm2 does; when
+    /// the PVs cannot be fed as they come (duplicates, groups split across connections) it
+    /// feeds the complete scan again from a cleared cache, as [`repopulate`](Self::repopulate).
+    pub fn repopulate_scanning(
+        &mut self,
+        devs: &[Device],
+        opts: ScanOptions,
+        warnings: &mut Vec<String>,
+    ) -> Result<(FeedSummary, Vec<(Device, ScannedPv)>), FeedError> {
+        if self.feeds <= 1 {
+            let scans = scan_found_pvs(devs, opts, warnings);
+            return Ok((self.repopulate(&scans)?, scans));
+        }
+        if self.token != UPDATE_IN_PROGRESS {
+            self.begin_update()?;
+        }
+        self.pv_clear_all()?;
+        self.probe_pipelining()?;
+        let me: &Lvmetad = self;
+        let st = feed_while_scanning(&|| me.another_session(), devs, opts, self.feeds)?;
+        warnings.extend(st.scan_warnings);
+        if st.redo.is_some() {
+            return Ok((self.repopulate(&st.scans)?, st.scans));
+        }
+        let sum = FeedSummary {
+            pv_found: st.fed.pv_found,
+            warnings: st.fed.warnings.into_iter().map(|(_, w)| w).collect(),
+            ..FeedSummary::default()
+        };
+        Ok((self.conclude(&st.scans, &BTreeMap::new(), sum)?, st.scans))
+    }
+
+    /// The end of a full repopulation: the final token, then disable on duplicates (`dups`:
+    /// pvid -> scan indices) or re-enable after a clean scan.
+    fn conclude(
+        &mut self,
+        scans: &[(Device, ScannedPv)],
+        dups: &BTreeMap<String, Vec<usize>>,
+        mut sum: FeedSummary,
+    ) -> Result<FeedSummary, FeedError> {
         self.end_update()?;
-        for (pvid, idx) in &dups {
+        for (pvid, idx) in dups {
             let paths = idx
                 .iter()
                 .map(|&i| scans[i].0.path.display().to_string())

@@ -12,6 +12,7 @@
 //! - [`devno`]: devices named by `MAJOR:MINOR` (device events), their presence, per-device locks.
 //! - [`lvmetad`]: the lvmetad client: `pv_found` body, full and per-device updates, duplicates.
 //! - [`feed`]: a full update's `pv_found` requests over several connections, grouped by VG.
+//! - [`stream`]: a full update that sends `pv_found` while the devices are still being read.
 //! - [`report`]: what was found, from disk or from lvmetad, as a `pvs`-like table or JSON.
 //!
 //! Nothing here panics on disk contents: every offset and size read from a device is checked
@@ -31,6 +32,7 @@ pub mod metadata;
 pub mod pv;
 pub mod regex;
 pub mod report;
+pub mod stream;
 
 pub use io::{BlockSource, FileSource, MemSource};
 pub use metadata::VolumeGroup;

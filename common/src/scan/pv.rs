@@ -5,7 +5,10 @@ use super::io::BlockSource;
 use super::label::{read_label, DiskLocn, Label, LabelError};
 use super::mda::{read_committed_text, read_mda_header, MdaError, MdaHeader};
 use super::metadata::{parse_vg_text, MetadataError, VolumeGroup};
+use parking_lot::Mutex;
+use std::collections::HashMap;
 use std::fmt;
+use std::sync::Arc;
 
 /// One metadata area listed in the pv_header.
 #[derive(Debug, Clone, PartialEq)]
@@ -41,8 +44,9 @@ pub struct ScannedPv {
     pub size: u64,
     pub label: Label,
     pub mdas: Vec<MdaInfo>,
-    /// The VG with the highest seqno among the non-ignored areas.
-    pub vg: Option<VolumeGroup>,
+    /// The VG with the highest seqno among the non-ignored areas (shared with the other PVs
+    /// of the scan whose committed text is the same, see [`VgTexts`]).
+    pub vg: Option<Arc<VolumeGroup>>,
     /// Which mda (index) the VG was read from.
     pub vg_from: Option<usize>,
     pub problems: Vec<AreaProblem>,
@@ -56,12 +60,52 @@ pub(crate) fn newer(best: Option<u64>, seqno: u64) -> bool {
     }
 }
 
+/// The VG texts one scan has parsed, keyed by text checksum and length: every PV of a VG
+/// carries the same committed text, so a scan of N PVs in N/8 VGs parses each text once and
+/// the PVs share the result. A hit compares the whole text, so two texts with one checksum
+/// never share a VG. Parsing happens outside the lock; two workers meeting the same new text
+/// at once may both parse it (the first kept wins).
+#[derive(Debug, Default)]
+pub struct VgTexts {
+    seen: Mutex<TextsSeen>,
+}
+
+/// (checksum, length) -> the texts with that key and their VGs.
+type TextsSeen = HashMap<(u32, usize), Vec<(Vec<u8>, Arc<VolumeGroup>)>>;
+
+impl VgTexts {
+    /// The VG of `text` (whose CRC is `checksum`), parsed now or by an earlier PV.
+    pub fn parse(&self, checksum: u32, text: Vec<u8>) -> Result<Arc<VolumeGroup>, MetadataError> {
+        let key = (checksum, text.len());
+        let known = |seen: &TextsSeen| {
+            seen.get(&key)
+                .and_then(|v| v.iter().find(|(t, _)| *t == text))
+                .map(|(_, vg)| Arc::clone(vg))
+        };
+        if let Some(vg) = known(&self.seen.lock()) {
+            return Ok(vg);
+        }
+        let vg = Arc::new(parse_vg_text(&text)?);
+        let mut seen = self.seen.lock();
+        if let Some(first) = known(&seen) {
+            return Ok(first);
+        }
+        seen.entry(key).or_default().push((text, Arc::clone(&vg)));
+        Ok(vg)
+    }
+}
+
 /// Read a device: label first (an error means "not a PV"), then each metadata area.
 pub fn scan_pv(src: &dyn BlockSource) -> Result<ScannedPv, LabelError> {
+    scan_pv_with(src, &VgTexts::default())
+}
+
+/// [`scan_pv`] sharing parsed VG texts with the other devices of one scan.
+pub fn scan_pv_with(src: &dyn BlockSource, texts: &VgTexts) -> Result<ScannedPv, LabelError> {
     let label = read_label(src)?;
     let mut mdas = Vec::new();
     let mut problems = Vec::new();
-    let mut best: Option<(usize, VolumeGroup)> = None;
+    let mut best: Option<(usize, Arc<VolumeGroup>)> = None;
     for (i, &locn) in label.pv.metadata_areas.iter().enumerate() {
         let header = match read_mda_header(src, locn) {
             Ok(h) => h,
@@ -73,7 +117,7 @@ pub fn scan_pv(src: &dyn BlockSource) -> Result<ScannedPv, LabelError> {
         };
         if !header.ignored() {
             match read_committed_text(src, &header) {
-                Ok(Some(text)) => match parse_vg_text(&text) {
+                Ok(Some(text)) => match texts.parse(header.committed.checksum, text) {
                     Ok(vg) => {
                         if newer(best.as_ref().map(|(_, b)| b.seqno), vg.seqno) {
                             best = Some((i, vg));
@@ -326,5 +370,36 @@ pub(crate) mod tests {
         }
         // Every kind of outcome is reached: the damage exercises each refusal and the reads.
         assert!(seen.iter().all(|&n| n > 50), "outcomes {seen:?}");
+    }
+
+    #[test]
+    fn pvs_with_one_text_share_one_parsed_vg_other_texts_do_not() {
+        let text = |name: &str| {
+            format!(
+                "{name} {{\nid = \"Ab1234-abcd-abcd-abcd-abcd-abcd-abcdef\"\nseqno = 3\n\
+                 format = \"lvm2\"\nstatus = [\"READ\", \"WRITE\"]\nflags = []\n\
+                 extent_size = 8192\nmax_lv = 0\nmax_pv = 0\nmetadata_copies = 0\n}}\n"
+            )
+        };
+        let (a, b) = (text("vga"), text("vgb"));
+        let texts = VgTexts::default();
+        let scan = |pvid: &str, t: &str| {
+            let img = pv_image(pvid, Some(t.as_bytes()), false);
+            scan_pv_with(&MemSource(&img), &texts).unwrap().vg.unwrap()
+        };
+        let one = scan("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA1", &a);
+        let two = scan("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA2", &a);
+        let other = scan("AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA3", &b);
+        assert!(Arc::ptr_eq(&one, &two), "one text, one parse");
+        assert!(!Arc::ptr_eq(&one, &other));
+        assert_eq!((one.name.as_str(), other.name.as_str()), ("vga", "vgb"));
+        // Same checksum and length but other bytes (a collision): never the same VG.
+        let forged = texts.parse(0x1234, b.clone().into_bytes()).unwrap();
+        let again = texts.parse(0x1234, a.clone().into_bytes()).unwrap();
+        assert_eq!((forged.name.as_str(), again.name.as_str()), ("vgb", "vga"));
+        assert!(Arc::ptr_eq(
+            &again,
+            &texts.parse(0x1234, a.into_bytes()).unwrap()
+        ));
     }
 }

@@ -50,7 +50,7 @@ impl Inventory {
             if let Some(vg) = &pv.vg {
                 let keep = super::pv::newer(vgs.get(&vg.id).map(|old| old.seqno), vg.seqno);
                 if keep {
-                    vgs.insert(vg.id.clone(), vg.clone());
+                    vgs.insert(vg.id.clone(), (**vg).clone());
                 }
             }
         }

@@ -268,8 +268,9 @@ fn run(o: &Options) -> Result<bool, String> {
         l.begin_update().map_err(|e| e.to_string())?;
         let devs = all_devices(&filter);
         let mut warnings = Vec::new();
-        let scans = scan_found_pvs(&devs, o.scan, &mut warnings);
-        let mut sum = l.repopulate(&scans).map_err(|e| e.to_string())?;
+        let (mut sum, _) = l
+            .repopulate_scanning(&devs, o.scan, &mut warnings)
+            .map_err(|e| e.to_string())?;
         sum.warnings.splice(0..0, warnings);
         return Ok(report_feed(&sum));
     }
