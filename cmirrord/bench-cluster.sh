@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Runs cmirrord-bench against real daemons: a 1-node and a 3-node corosync cluster in network
 # namespaces (the test helpers of tests/lib/cmirrord.sh). Root. Build first:
-#   cargo build --release -p cmirrord && BIN=target/release cmirrord/bench-cluster.sh [SECONDS]
+#   cargo build --release -p cmirrord --features common/test-support &&
+#       BIN=target/release cmirrord/bench-cluster.sh [SECONDS]
 set -u
 SECS=${1:-3}
 . "$(dirname "$0")/../tests/lib/common.sh"

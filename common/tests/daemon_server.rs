@@ -1,5 +1,5 @@
-//! The libdaemon server and client against a real running daemon: the `testd` example
-//! (common/examples/testd.rs), started in the foreground in a private directory.
+//! The libdaemon server and client against a real running daemon: the `testd` test driver
+//! (common/src/bin/testd.rs), started in the foreground in a private directory.
 #![forbid(unsafe_code)]
 
 use common::config::{Node, Tree};
@@ -12,17 +12,9 @@ use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
+/// The `testd` driver (common/src/bin/testd.rs), built by cargo for this test.
 fn testd_path() -> PathBuf {
-    // target/debug/deps/<test> -> target/debug/examples/testd
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap();
-    let p = dir.join("examples/testd");
-    assert!(
-        p.exists(),
-        "{} missing: run `cargo build --examples -p common`",
-        p.display()
-    );
-    p
+    PathBuf::from(env!("CARGO_BIN_EXE_testd"))
 }
 
 /// A private temp directory removed on drop.

@@ -3,7 +3,7 @@
 //! [`Lvmetad::handle`] answers one request without any I/O; the binary (`main.rs`) plugs it into
 //! `common::daemon::run`, and tests, the bench and the fuzz target call it directly.
 //!
-//! Modules: [`options`] (the command line), [`request`] (the request name decoded into [`request::Op`]), [`token`] (token state machine), [`global`] (global flags, get/set_global_info),
+//! Modules: [`options`] (the command line; [`ctl_options`] lvmetactl's, [`scan_options`] lvmetad-scan's), [`request`] (the request name decoded into [`request::Op`]), [`token`] (token state machine), [`global`] (global flags, get/set_global_info),
 //! [`cache`] (the tables and `_update_metadata`), [`pv`] and [`vg`] (requests that change the
 //! cache), [`lookup`] (read-only requests with memoized reply text), [`dump`], [`verify`] (checks
 //! of the cache against the disks; the only module that does I/O, and only when enabled).
@@ -29,12 +29,14 @@
 
 pub mod cache;
 pub mod compare;
+pub mod ctl_options;
 pub mod dump;
 pub mod global;
 pub mod lookup;
 pub mod options;
 pub mod pv;
 pub mod request;
+pub mod scan_options;
 pub mod token;
 pub mod verify;
 pub mod vg;

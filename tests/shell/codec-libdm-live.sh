@@ -9,7 +9,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 need_cmd cc
 [ -f /usr/include/libdevmapper.h ] || skip "libdevmapper headers not installed (libdevmapper-dev)"
-LIVE=$BIN/examples/libdm_live
+LIVE=$BIN/codec-libdm-live
 [ -x "$LIVE" ] || fail "no $LIVE: cargo build --workspace --all-targets"
 
 cc -O1 -Wall -o "$TESTDIR/oracle" "$TOP/tests/data/config/libdm_oracle.c" -ldevmapper \

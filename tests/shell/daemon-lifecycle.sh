@@ -7,8 +7,8 @@
 # timeout: 30
 . "$(dirname "$0")/../lib/common.sh"
 need_cmd socat
-TESTD=$BIN/examples/testd
-[ -x "$TESTD" ] || fail "$TESTD not built"
+TESTD=$BIN/testd
+[ -x "$TESTD" ] || fail "no $TESTD: cargo build --workspace --all-targets"
 S=$TESTDIR/testd.socket P=$TESTDIR/testd.pid
 stop() { [ -f "$P" ] && kill -9 "$(cat "$P")" 2>/dev/null; }
 at_exit stop

@@ -6,7 +6,8 @@
 # timeout: 30
 . "$(dirname "$0")/../lib/common.sh"
 need_cmd socat
-TESTD=$BIN/examples/testd TESTC=$BIN/examples/testc
+TESTD=$BIN/testd TESTC=$BIN/testc
+[ -x "$TESTD" ] && [ -x "$TESTC" ] || fail "no $TESTD or $TESTC: cargo build --workspace --all-targets"
 S=$TESTDIR/testd.socket P=$TESTDIR/testd.pid
 
 # start_testd: a foreground testd on $S; sets $pid.

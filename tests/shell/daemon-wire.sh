@@ -8,7 +8,8 @@
 . "$(dirname "$0")/../lib/common.sh"
 need_cmd socat
 export RUST_BACKTRACE=0
-TESTD=$BIN/examples/testd TESTC=$BIN/examples/testc
+TESTD=$BIN/testd TESTC=$BIN/testc
+[ -x "$TESTD" ] && [ -x "$TESTC" ] || fail "no $TESTD or $TESTC: cargo build --workspace --all-targets"
 S=$TESTDIR/testd.socket
 "$TESTD" -f -l wire,info -s "$S" -p "$TESTDIR/pid" --max-message 65536 2>"$TESTDIR/stderr" &
 pid=$!

@@ -6,7 +6,7 @@
 # timeout: 120
 . "$(dirname "$0")/../lib/common.sh"
 . "$TOP/tests/lib/lvmpolld.sh"
-[ -x "$BIN/lvmpolld-bench" ] || fail "no $BIN/lvmpolld-bench: build first"
+[ -x "$BIN/lvmpolld-bench" ] || fail "no $BIN/lvmpolld-bench: cargo build --workspace --all-targets"
 N=200
 export FAKE_LVM_STEP_MS=1000
 polld_start load "$BIN/lvmpolld"

@@ -40,8 +40,12 @@ t0=$SECONDS
 (
     flock 9
     nice -n 10 make -C "$dir" --no-print-directory CARGO_TARGET_DIR="$PKG_BUILD/target" \
-        STATIC_EXTRA_PKGS="-p common --bin dm-thin-msg --example testd --example testc" \
-        >>"$TESTDIR/make.log" 2>&1
+        >>"$TESTDIR/make.log" 2>&1 &&
+        # the test drivers testd and testc, static too (a second build: the installed programs
+        # stay as a plain make builds them, without common's test support)
+        nice -n 10 make -C "$dir" --no-print-directory CARGO_TARGET_DIR="$PKG_BUILD/target" \
+            programs MAIN_PKGS="-p common --bin testd --bin testc --features test-support" \
+            STATIC_EXTRA_PKGS= >>"$TESTDIR/make.log" 2>&1
 ) 9>"$PKG_ROOT/.lock" || { tail -40 "$TESTDIR/make.log" >&2; fail "static make failed"; }
 note "static release build: $((SECONDS - t0))s"
 
@@ -92,13 +96,14 @@ fi
 # The static daemons (and lvmetactl, testd, testc) under their protocol tests: a BIN directory
 # holding them, plus the debug build's load client that lvmetad-protocol drives lvmetad with.
 bin=$TESTDIR/bin
-mkdir -p "$bin/examples"
+mkdir -p "$bin"
 for p in lvmetad lvmetactl lvmpolld; do ln -s "$sbin/$p" "$bin/$p"; done
 for p in testd testc; do
-    f=$PKG_BUILD/target/$target/release/examples/$p
+    f=$PKG_BUILD/target/$target/release/$p
+    [ -x "$f" ] || fail "no static $p built"
     why=$(not_static "$f")
     [ -z "$why" ] || fail "$p is not a static executable:$why"
-    ln -s "$f" "$bin/examples/$p"
+    ln -s "$f" "$bin/$p"
 done
 ln -s "$TOP/target/debug/lvmetad-bench" "$bin/lvmetad-bench"
 [ -x "$bin/lvmetad-bench" ] || fail "no $TOP/target/debug/lvmetad-bench: cargo build --workspace --all-targets"

@@ -9,7 +9,7 @@
 . "$TOP/tests/lib/lvmetad.sh"
 . "$TOP/tests/lib/lvmpolld.sh"
 need_cmd socat
-HOSTILE=$TOP/target/debug/examples/hostile
+HOSTILE=$TOP/target/debug/hostile-client
 [ -x "$HOSTILE" ] || fail "no $HOSTILE: cargo build --workspace --all-targets"
 SECS=${REL_LOAD_SECS:-15}
 threads() { awk '/^Threads:/ {print $2}' "/proc/$1/status"; }

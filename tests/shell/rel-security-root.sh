@@ -8,7 +8,7 @@
 . "$(dirname "$0")/../lib/common.sh"
 need_root
 need_cmd setpriv socat
-TESTC=$TOP/target/debug/examples/testc
+TESTC=$TOP/target/debug/testc
 [ -x "$TESTC" ] || fail "no $TESTC: cargo build --workspace --all-targets"
 FAKE_LVM=$TOP/tests/data/lvmpolld/fake-lvm
 chmod 755 "$TESTDIR"

@@ -1,118 +1,23 @@
 //! lvmetad-scan: read LVM2 PVs from disk and either print them (like `pvs`/`vgs`/`lvs`) or fill
 //! lvmetad with them as `pvscan --cache` does. `--show` prints what lvmetad caches instead.
 //!
-//! All the work is in `common::scan`; this file only reads options and prints. Everything for
-//! stdout goes through [`emit`] (`common::tool_output`): a reader that went away (`| head`, `| true`)
-//! ends the program quietly with status 0 instead of a panic on EPIPE.
+//! All the work is in `common::scan` and the command line is read by `lvmetad::scan_options`;
+//! this file only acts on the options and prints. Everything for stdout goes through [`emit`]
+//! (`common::tool_output`): a reader that went away (`| head`, `| true`) ends the program quietly
+//! with status 0 instead of a panic on EPIPE.
 #![forbid(unsafe_code)]
 
-use common::scan::device::{
-    default_workers, device_from_path, discover_block_devices, Device, DeviceError, ScanOptions,
-};
+use common::scan::device::{device_from_path, discover_block_devices, Device, DeviceError};
 use common::scan::devno::{self, DeviceLocks, Presence};
 use common::scan::filter::GlobalFilter;
 use common::scan::lvmetad::{scan_found_pvs, FeedSummary, Lvmetad};
 use common::scan::report::{vg_from_lookup, Inventory};
+use lvmetad::scan_options::{self, Options};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
-const USAGE: &str =
-    "Usage: lvmetad-scan [--cache] [-s SOCKET] [--config LVMCONF] [--json] [-j N] [DEV...]
-       lvmetad-scan --cache [-s SOCKET] [--config LVMCONF] --major M --minor m
-       lvmetad-scan --show [-s SOCKET] [--json] [DEV...]
-
-Scan PVs (block devices under /dev, or the given block devices and image files).
-A DEV may be MAJOR:MINOR: with --cache, a present device is scanned, an absent one
-is removed from lvmetad (pv_gone).
-  --cache        fill lvmetad (full repopulation without DEV, those devices only with DEV)
-  --major M --minor m  one more device by number (as MAJOR:MINOR)
-  --show         print what lvmetad caches (PVs, VGs, LVs) instead of scanning;
-                 DEVs given then only name the devices lvmetad knows by number
-  -s SOCKET      lvmetad socket (default: $LVM_LVMETAD_SOCKET or the built-in path)
-  --config FILE  lvm.conf to read devices/global_filter from (default:
-                 $LVM_SYSTEM_DIR/lvm.conf or the system one, when it exists)
-  --json         print JSON instead of tables
-  -j N           scan with at most N threads (default: 4 per CPU, at most 16)
-  --feeds N      a full --cache sends pv_found over N connections at once (default 4;
-                 1: one after the other, as lvm2 does)
-  --buffered     read through the page cache (default: O_DIRECT as lvm2 reads, buffered
-                 only for files that cannot do O_DIRECT); --direct is accepted, a no-op
-  -h, --help     this text";
-
 /// `ECMD_FAILED` of lvm2.
 const FAILED: u8 = 5;
-
-struct Options {
-    cache: bool,
-    show: bool,
-    json: bool,
-    socket: PathBuf,
-    config: Option<PathBuf>,
-    scan: ScanOptions,
-    feeds: usize,
-    devices: Vec<String>,
-}
-
-fn options() -> Result<Option<Options>, String> {
-    let mut o = getopts::Options::new();
-    o.optflag("", "cache", "");
-    o.optflag("", "show", "");
-    o.optflag("", "json", "");
-    o.optopt("s", "socket", "", "SOCKET");
-    o.optopt("", "config", "", "FILE");
-    o.optopt("j", "jobs", "", "N");
-    o.optopt("", "feeds", "", "N");
-    o.optopt("", "major", "", "M");
-    o.optopt("", "minor", "", "m");
-    o.optflag("", "direct", "");
-    o.optflag("", "buffered", "");
-    o.optflag("h", "help", "");
-    let m = o
-        .parse(std::env::args().skip(1))
-        .map_err(|e| e.to_string())?;
-    if m.opt_present("h") {
-        emit(&format!("{USAGE}\n"));
-        return Ok(None);
-    }
-    let socket = m
-        .opt_str("s")
-        .or_else(|| std::env::var("LVM_LVMETAD_SOCKET").ok())
-        .unwrap_or_else(|| common::paths::default_socket("lvmetad"));
-    let workers = match m.opt_str("j") {
-        Some(n) => n.parse().map_err(|_| format!("-j {n}: not a number"))?,
-        None => default_workers(),
-    };
-    let feeds = match m.opt_str("feeds") {
-        Some(n) => match n.parse() {
-            Ok(k) if k >= 1 => k,
-            _ => return Err(format!("--feeds {n}: want a number of at least 1")),
-        },
-        None => common::scan::feed::MAX_FEEDS,
-    };
-    let mut devices = m.free.clone();
-    match (m.opt_str("major"), m.opt_str("minor")) {
-        (Some(ma), Some(mi)) => {
-            let (ma, mi) = devno::parse_major_minor_opts(&ma, &mi).map_err(|e| e.to_string())?;
-            devices.push(format!("{ma}:{mi}"));
-        }
-        (None, None) => {}
-        _ => return Err("--major and --minor go together".into()),
-    }
-    Ok(Some(Options {
-        cache: m.opt_present("cache"),
-        show: m.opt_present("show"),
-        json: m.opt_present("json"),
-        socket: socket.into(),
-        config: m.opt_str("config").map(PathBuf::from),
-        scan: ScanOptions {
-            workers,
-            // O_DIRECT is the default; --direct stays accepted for old command lines.
-            direct: !m.opt_present("buffered"),
-        },
-        feeds,
-        devices,
-    }))
-}
 
 /// lvm.conf as lvm2's tools find it (`$LVM_SYSTEM_DIR/lvm.conf`, else the configured system
 /// directory's), when it exists: so that the event hooks, the init script and a scan by hand
@@ -321,14 +226,8 @@ fn update_devices(o: &Options, filter: &GlobalFilter) -> Result<bool, String> {
 }
 
 fn main() -> ExitCode {
-    let o = match options() {
-        Ok(Some(o)) => o,
-        Ok(None) => return ExitCode::SUCCESS,
-        Err(e) => {
-            eprintln!("lvmetad-scan: {e}\n{USAGE}");
-            return ExitCode::from(3);
-        }
-    };
+    let args: Vec<String> = std::env::args().collect();
+    let o = common::tool_output::or_exit("lvmetad-scan", scan_options::parse(&args));
     match run(&o) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(FAILED),

@@ -1,5 +1,5 @@
 /*
- * libdevmapper side of common/examples/config_bench.rs: times dm_config parsing, writing and
+ * libdevmapper side of common/src/bin/codec-bench.rs: times dm_config parsing, writing and
  * lookups on the text that the Rust bench wrote (its second argument).
  *   gcc -O2 -o libdm_bench libdm_bench.c /lib/x86_64-linux-gnu/libdevmapper.so.1.02.1
  *   ./libdm_bench /tmp/bench1000.txt 1000

@@ -1,7 +1,7 @@
 //! Codec timings on a large lvmetad-style message (a VG with many LVs), for comparison with
 //! libdevmapper (tests/data/config/libdm_bench.c reads the same text).
 //!
-//! `cargo run --release -p common --example config_bench -- [LVS] [OUT.txt]`
+//! `cargo run --release -p common --features test-support --bin codec-bench -- [LVS] [OUT.txt]`
 #![forbid(unsafe_code)]
 use common::config::{parse, write_tree, DupMode, Node, Tree, Value};
 use std::time::Instant;

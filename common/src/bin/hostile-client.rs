@@ -1,10 +1,12 @@
-//! hostile: a hostile client for the reliability tests (tests/shell/rel-*.sh).
+//! hostile-client: a hostile client for the reliability tests (tests/shell/rel-*.sh).
 //!
 //! ```text
-//! hostile badinput lvmetad|lvmpolld SOCKET   every bad input of the list below, one connection
-//!                                            each; prints a tally, exits 1 on a violation
-//! hostile slow SOCKET PROTOCOL N SECS        N clients trickle a request one byte a second for
-//!                                            SECS while a normal client times `hello` round trips
+//! hostile-client badinput lvmetad|lvmpolld SOCKET
+//!     every bad input of the list below, one connection each; prints a tally, exits 1 on a
+//!     violation
+//! hostile-client slow SOCKET PROTOCOL N SECS
+//!     N clients trickle a request one byte a second for SECS while a normal client times
+//!     `hello` round trips
 //! ```
 //!
 //! Bad inputs: framing (truncated, no terminator then disconnect, a 100 MB request, a partial
@@ -348,7 +350,7 @@ fn malformed(d: Daemon) -> Vec<Vec<u8>> {
 
 fn connect(sock: &Path) -> UnixStream {
     let s = UnixStream::connect(sock).unwrap_or_else(|e| {
-        eprintln!("hostile: connect {}: {e}", sock.display());
+        eprintln!("hostile-client: connect {}: {e}", sock.display());
         exit(2)
     });
     let _ = s.set_read_timeout(Some(Duration::from_secs(20)));
@@ -431,7 +433,7 @@ impl Checker {
             Daemon::Lvmpolld => b"request=\"dump\"\n",
         };
         let mut text = self.other.request_raw(req).unwrap_or_else(|e| {
-            eprintln!("hostile: the other client is no longer served: {e}");
+            eprintln!("hostile-client: the other client is no longer served: {e}");
             exit(1)
         });
         // lvmetad's verification section (times, counters) is not cache state: compare the
@@ -447,11 +449,11 @@ impl Checker {
             Daemon::Lvmetad => {
                 for r in populate_requests() {
                     let reply = self.other.request_raw(r.as_bytes()).unwrap_or_else(|e| {
-                        eprintln!("hostile: restore: {e}");
+                        eprintln!("hostile-client: restore: {e}");
                         exit(1)
                     });
                     if !matches!(classify(Some(reply)), Outcome::Accepted) {
-                        eprintln!("hostile: restore request refused");
+                        eprintln!("hostile-client: restore request refused");
                         exit(1);
                     }
                 }
@@ -530,7 +532,7 @@ fn badinput(d: Daemon, sock: PathBuf) -> i32 {
         Daemon::Lvmpolld => ("lvmpolld", 1),
     };
     let other = Client::connect(&sock, proto, Some(ver)).unwrap_or_else(|e| {
-        eprintln!("hostile: {e}");
+        eprintln!("hostile-client: {e}");
         exit(2)
     });
     let mut c = Checker {
@@ -676,7 +678,7 @@ fn slow(sock: PathBuf, proto: &str, n: usize, secs: u64) -> i32 {
     let mut c = match Client::connect(&sock, proto, None) {
         Ok(c) => c,
         Err(e) => {
-            eprintln!("hostile: {e}");
+            eprintln!("hostile-client: {e}");
             return 1;
         }
     };
@@ -685,7 +687,7 @@ fn slow(sock: PathBuf, proto: &str, n: usize, secs: u64) -> i32 {
     while t0.elapsed() < Duration::from_secs(secs) {
         let t = Instant::now();
         if let Err(e) = c.request_raw(b"request=\"hello\"\n") {
-            eprintln!("hostile: normal client failed: {e}");
+            eprintln!("hostile-client: normal client failed: {e}");
             return 1;
         }
         lat.push(t.elapsed());
@@ -722,7 +724,7 @@ fn main() {
         },
         _ => {
             eprintln!(
-                "usage: hostile badinput lvmetad|lvmpolld SOCKET\n       hostile slow SOCKET PROTOCOL N SECS"
+                "usage: hostile-client badinput lvmetad|lvmpolld SOCKET\n       hostile-client slow SOCKET PROTOCOL N SECS"
             );
             2
         }

@@ -1,7 +1,7 @@
 //! The codec against the real libdevmapper on freshly generated inputs (tests/shell/codec-libdm-live.sh).
 //!
-//! libdm_live gen DIR COUNT SEED     write COUNT generated config texts to DIR/NNNNN
-//! libdm_live check DIR ORACLE_OUT   compare our parse + tree writer with the oracle's output
+//! codec-libdm-live gen DIR COUNT SEED     write COUNT generated config texts to DIR/NNNNN
+//! codec-libdm-live check DIR ORACLE_OUT   compare our parse + tree writer with the oracle's output
 //!
 //! The oracle is tests/data/config/libdm_oracle.c (ours) linked against libdevmapper: for every
 //! file it prints `== FILE KEEP|MERGE`, then `OK` and the lines `dm_config_write_node` writes, or
@@ -155,7 +155,7 @@ fn generate(dir: &str, count: u64, seed: u64) {
         text.push('\n');
         let path = format!("{dir}/{i:05}");
         if let Err(e) = std::fs::write(&path, text) {
-            eprintln!("libdm_live: {path}: {e}");
+            eprintln!("codec-libdm-live: {path}: {e}");
             exit(2);
         }
     }
@@ -173,7 +173,7 @@ fn check(dir: &str, oracle_out: &str) {
     let text = match std::fs::read_to_string(oracle_out) {
         Ok(t) => t,
         Err(e) => {
-            eprintln!("libdm_live: {oracle_out}: {e}");
+            eprintln!("codec-libdm-live: {oracle_out}: {e}");
             exit(2);
         }
     };
@@ -197,7 +197,7 @@ fn check(dir: &str, oracle_out: &str) {
         let input = match std::fs::read(file) {
             Ok(b) => b,
             Err(e) => {
-                eprintln!("libdm_live: {file}: {e}");
+                eprintln!("codec-libdm-live: {file}: {e}");
                 exit(2);
             }
         };
@@ -236,14 +236,14 @@ fn main() {
     match args.get(1).map(String::as_str) {
         Some("gen") if args.len() == 5 => {
             let (Ok(n), Ok(seed)) = (args[3].parse(), args[4].parse()) else {
-                eprintln!("libdm_live gen DIR COUNT SEED");
+                eprintln!("codec-libdm-live gen DIR COUNT SEED");
                 exit(2);
             };
             generate(&args[2], n, seed);
         }
         Some("check") if args.len() == 4 => check(&args[2], &args[3]),
         _ => {
-            eprintln!("usage: libdm_live gen DIR COUNT SEED | check DIR ORACLE_OUT");
+            eprintln!("usage: codec-libdm-live gen DIR COUNT SEED | check DIR ORACLE_OUT");
             exit(2);
         }
     }
