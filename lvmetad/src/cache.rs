@@ -7,7 +7,7 @@
 //! serialized `vg_lookup` text; every mutation that can change that text clears the memo of the
 //! VGs concerned (through `pv_refs`, which maps a PVID to the VGs whose lookup reply shows it).
 
-use crate::compare::{differs, find_int32, pv_ids};
+use crate::compare::{differs_filtered, find_int32, pv_ids};
 use common::config::{parse, write_tree, Body, DupMode, Node};
 use parking_lot::Mutex;
 use std::collections::{BTreeMap, HashMap};
@@ -392,8 +392,10 @@ impl Cache {
             _ => needs_repair = true,
         }
 
-        let meta = filter_metadata(new_metadata);
-        let new_seq = find_int32(&meta, "seqno").unwrap_or(-1);
+        // The filtered copy (device hints dropped) is built only to be stored; the checks read
+        // fields the filter leaves alone, and the comparison sees through it.
+        let meta = new_metadata;
+        let new_seq = find_int32(meta, "seqno").unwrap_or(-1);
         let mut old_seq = if have_old {
             self.vgs.get(vgid).map_or(-1, VgEntry::seqno)
         } else {
@@ -443,7 +445,7 @@ impl Cache {
             let old_differs = self
                 .vgs
                 .get(vgid)
-                .is_some_and(|vg| differs(&meta, &vg.metadata));
+                .is_some_and(|vg| differs_filtered(meta, &vg.metadata));
             if old_differs {
                 if pvid.is_some() {
                     return (
@@ -461,7 +463,7 @@ impl Cache {
         }
 
         if is_new {
-            self.store(name, vgid, meta);
+            self.store(name, vgid, filter_metadata(meta));
             return (Update::Stored, reported);
         }
         if let Some(old_name) = rename_from {
@@ -476,7 +478,7 @@ impl Cache {
             self.take_vg(vgid);
             self.vgid_to_vgname.remove(vgid);
             self.remove_name(&old_name, vgid);
-            self.store(name, vgid, meta);
+            self.store(name, vgid, filter_metadata(meta));
             return (Update::Stored, reported);
         }
         if old_seq == new_seq {
@@ -488,8 +490,8 @@ impl Cache {
             .map(|vg| pv_ids(&vg.metadata).map(str::to_owned).collect())
             .unwrap_or_default();
         self.remap_pvs(&old_ids, ORPHAN, Remap::Only);
-        let new_ids: Vec<String> = pv_ids(&meta).map(str::to_owned).collect();
-        self.set_vg(vgid, meta);
+        let new_ids: Vec<String> = pv_ids(meta).map(str::to_owned).collect();
+        self.set_vg(vgid, filter_metadata(meta));
         self.remap_pvs(&new_ids, vgid, Remap::RemoveEmpty);
         (Update::Stored, reported)
     }

@@ -86,6 +86,98 @@ pub fn differs(a: &Node, b: &Node) -> bool {
     cmp_chain(std::slice::from_ref(a), std::slice::from_ref(b)) != Ordering::Equal
 }
 
+/// Where a walk over the metadata that `pv_found` brings stands, for [`differs_filtered`].
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Level {
+    /// The children of the metadata node.
+    Root,
+    /// The children of its first `physical_volumes` node: one section per PV.
+    Pvs,
+    /// The items of one PV section, seen without the `device` hints (the filter's rule).
+    PvItems,
+    /// Anywhere else: as is.
+    Plain,
+}
+
+/// The nodes of `list` the filter of `crate::cache::filter_metadata` keeps at `level`: every
+/// one, except among a PV's items, where a `device` after the first item goes, and the item
+/// that follows a removed one stays unchecked (C's unlink-and-step quirk).
+fn kept(list: &[Node], level: Level) -> impl Iterator<Item = &Node> {
+    let mut skip_check = false;
+    list.iter()
+        .enumerate()
+        .filter(move |(i, n)| {
+            if level != Level::PvItems || *i == 0 || skip_check {
+                skip_check = false;
+                return true;
+            }
+            let hint = n.key == "device";
+            skip_check = hint;
+            !hint
+        })
+        .map(|(_, n)| n)
+}
+
+/// `cmp_chain` between the filtered view of `a` (at `level`) and `b` as is.
+fn cmp_chain_filtered(a: &[Node], level: Level, b: &[Node]) -> Ordering {
+    let mut pvs_seen = false;
+    let (mut xs, mut ys) = (kept(a, level), b.iter());
+    let (Some(mut x), Some(mut y)) = (xs.next(), ys.next()) else {
+        return Ordering::Equal;
+    };
+    loop {
+        let mut r = match (&x.body, &y.body) {
+            (Body::Value(va), Body::Value(vb)) => cmp_value(va, vb),
+            (Body::Value(_), Body::Section(_)) => Ordering::Greater,
+            (Body::Section(_), Body::Value(_)) => Ordering::Less,
+            (Body::Section(_), Body::Section(_)) => Ordering::Equal,
+        };
+        let below = match level {
+            Level::Root if x.key == "physical_volumes" && !pvs_seen => {
+                pvs_seen = true;
+                Level::Pvs
+            }
+            Level::Root => {
+                pvs_seen |= x.key == "physical_volumes";
+                Level::Plain
+            }
+            Level::Pvs => Level::PvItems,
+            Level::PvItems | Level::Plain => Level::Plain,
+        };
+        let (ca, cb) = (x.children(), y.children());
+        if !ca.is_empty() && !cb.is_empty() {
+            r = cmp_chain_filtered(ca, below, cb);
+        }
+        if r != Ordering::Equal {
+            return r;
+        }
+        match (xs.next(), ys.next()) {
+            (Some(nx), Some(ny)) => (x, y) = (nx, ny),
+            (Some(_), None) => return Ordering::Greater,
+            (None, Some(_)) => return Ordering::Less,
+            (None, None) => return Ordering::Equal,
+        }
+    }
+}
+
+/// `differs(&filter_metadata(new), old)` for metadata as `pv_found` / `vg_update` bring it,
+/// without building the filtered copy (the common case of a rescan: the same metadata again).
+pub fn differs_filtered(new: &Node, old: &Node) -> bool {
+    let r = match (&new.body, &old.body) {
+        (Body::Value(va), Body::Value(vb)) => cmp_value(va, vb),
+        (Body::Value(_), Body::Section(_)) => Ordering::Greater,
+        (Body::Section(_), Body::Value(_)) => Ordering::Less,
+        (Body::Section(_), Body::Section(_)) => Ordering::Equal,
+    };
+    let (ca, cb) = (new.children(), old.children());
+    let r = if !ca.is_empty() && !cb.is_empty() {
+        cmp_chain_filtered(ca, Level::Root, cb)
+    } else {
+        r
+    };
+    r != Ordering::Equal
+}
+
 /// The PV sections of a stored metadata node (`metadata/physical_volumes/*`).
 pub fn pv_sections(metadata: &Node) -> &[Node] {
     metadata
@@ -132,5 +224,69 @@ mod tests {
         assert_ne!(cmp_value(&s(&["a", "b"]), &s(&["a", "c"])), Ordering::Equal);
         assert_eq!(cmp_value(&s(&[]), &s(&[])), Ordering::Equal);
         assert_ne!(cmp_value(&s(&[]), &s(&["a"])), Ordering::Equal);
+    }
+
+    /// A metadata-like tree: top-level values and sections, one or two `physical_volumes`
+    /// (sometimes a value), PV sections whose items are often `device` hints, adjacent ones too.
+    fn random_metadata(rng: &mut common::test_support::Rng) -> Node {
+        let keys = ["id", "device", "status", "dev_size", "device", "pe_start"];
+        let value = |rng: &mut common::test_support::Rng| -> Value {
+            match rng.below(3) {
+                0 => Value::from(rng.below(3) as i64),
+                1 => Value::from(["a", "b", "/dev/x"][rng.below(3)]),
+                _ => Value::Array(vec![]),
+            }
+        };
+        let mut top = vec![v("id", "vg-id"), v("seqno", 3)];
+        for _ in 0..1 + rng.below(2) {
+            if rng.chance(10) {
+                top.push(Node::value("physical_volumes", value(rng)));
+                continue;
+            }
+            let pvs = (0..rng.below(4))
+                .map(|k| {
+                    let items = (0..rng.below(6))
+                        .map(|_| Node::value(keys[rng.below(keys.len())], value(rng)))
+                        .collect();
+                    Node::section(format!("pv{k}"), items)
+                })
+                .collect();
+            top.push(Node::section("physical_volumes", pvs));
+        }
+        if rng.chance(50) {
+            top.push(Node::section("logical_volumes", vec![v("device", 1)]));
+        }
+        Node::section("vg", top)
+    }
+
+    #[test]
+    fn differs_filtered_is_differs_after_filter_metadata() {
+        use crate::cache::filter_metadata;
+        let mut rng = common::test_support::Rng::xorshift64(0x5eed_f11e);
+        let (mut same, mut other) = (0, 0);
+        for _ in 0..20_000 {
+            let new = random_metadata(&mut rng);
+            // Against its own filtered copy (the rescan case), or another random one.
+            let old = if rng.chance(50) {
+                filter_metadata(&new)
+            } else {
+                filter_metadata(&random_metadata(&mut rng))
+            };
+            let want = differs(&filter_metadata(&new), &old);
+            assert_eq!(
+                differs_filtered(&new, &old),
+                want,
+                "new {new:?}\nold {old:?}"
+            );
+            if want {
+                other += 1
+            } else {
+                same += 1
+            }
+        }
+        assert!(
+            same > 5_000 && other > 5_000,
+            "{same} equal, {other} different"
+        );
     }
 }

@@ -3,8 +3,8 @@
 //! verification", states the guarantee and its limits).
 //!
 //! - **Binding.** A PV is verified only on the device where the daemon itself saw its label: on
-//!   each `pv_found`, before taking the cache lock, the daemon reads the label at the device
-//!   number it was given ([`Verifier::bind`]). Fake device numbers (protocol tests), image files
+//!   a `pv_found` that reports it at a device not yet bound to it, before taking the cache lock,
+//!   the daemon reads the label at the device number it was given ([`Verifier::bind`]). Fake device numbers (protocol tests), image files
 //!   and devices holding another PV stay *unverifiable*; `dump` says which and why.
 //! - **vg_lookup** reads one block (label + mda header) of the first bound PV of the VG with an
 //!   mda in use: lvm commits every in-use mda of a VG, so that header moves with every write. A
@@ -202,12 +202,22 @@ impl Verifier {
         Ok(out)
     }
 
-    /// `pv_found`: note whether the PV's label is at the device number it comes with.
+    /// `pv_found`: note whether the PV's label is at the device number it comes with. A PV
+    /// reported again at the device where its label was already seen keeps that binding without
+    /// a read (a full rescan re-reports every PV): every check reads the label again anyway, so
+    /// a label gone since then is found there, as a structural change.
     pub fn bind(&self, r: &Request) {
         let (Some(pvid), Some(devno)) = (r.str("pvmeta/id"), r.int("pvmeta/device")) else {
             return;
         };
         let devno = devno as u64;
+        let known = matches!(
+            self.state.lock().bindings.get(pvid),
+            Some((at, Ok(()))) if *at == devno
+        );
+        if known {
+            return;
+        }
         bump(&self.n.reads);
         let seen = self.with_device(devno, |src, buf| {
             match inspect_in(src, pvid, None, |_| false, buf) {
