@@ -111,10 +111,14 @@ impl Client {
     /// says so in answer to `capabilities` ([`Client::pipelining`]) supports. Replies come back
     /// in request order through [`Client::reply`].
     pub fn send(&mut self, req: &Tree) -> Result<(), ClientError> {
+        self.send_raw(config::write_tree(&req.nodes).as_bytes())
+    }
+
+    /// [`Client::send`] of a payload as is.
+    pub fn send_raw(&mut self, payload: &[u8]) -> Result<(), ClientError> {
         use std::io::Write;
-        let payload = config::write_tree(&req.nodes);
         (&self.stream)
-            .write_all(&frame(payload.as_bytes()))
+            .write_all(&frame(payload))
             .map_err(ClientError::Io)
     }
 

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 pub const IMAGE_MAJOR: u32 = 4095;
 /// Bytes read in the first request to a device: the label sector, the mda header at 4096 and the
 /// start of the metadata ring.
-pub const HEAD_READ: u64 = 8192;
+pub const HEAD_READ: u64 = 16384;
 /// Worker threads (and so open files) of a scan, at most.
 pub const MAX_WORKERS: usize = 16;
 
@@ -180,7 +180,8 @@ fn discover_under(dirs: &[&Path]) -> Vec<Device> {
 /// How to scan.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ScanOptions {
-    /// Worker threads, and so open files, at most (clamped to 1..=[`MAX_WORKERS`]).
+    /// Worker threads, and so open files, at most (clamped to 1..=[`MAX_WORKERS`], and to
+    /// what the devices can use: [`useful_workers`]).
     pub workers: usize,
     /// Read with `O_DIRECT` (bypassing the page cache, as lvm2 does) where the file allows it;
     /// on by default, off only when asked for (`--buffered`).
@@ -280,7 +281,11 @@ pub fn scan_devices_into(
     opts: ScanOptions,
     found: &(dyn Fn(usize, Result<ScannedPv, DeviceError>) + Sync),
 ) {
-    let workers = opts.workers.clamp(1, MAX_WORKERS).min(devs.len().max(1));
+    let workers = opts
+        .workers
+        .clamp(1, MAX_WORKERS)
+        .min(useful_workers(devs))
+        .min(devs.len().max(1));
     let next = AtomicUsize::new(0);
     let shared = ScanShared::default();
     std::thread::scope(|s| {
@@ -305,14 +310,46 @@ pub fn scan_devices_into(
 
 /// A sensible default pool size: a few per CPU, bounded.
 pub fn default_workers() -> usize {
-    std::thread::available_parallelism()
-        .map_or(4, |n| n.get() * 4)
-        .min(MAX_WORKERS)
+    cpus().saturating_mul(4).min(MAX_WORKERS)
+}
+
+fn cpus() -> usize {
+    std::thread::available_parallelism().map_or(1, |n| n.get())
+}
+
+/// Loop devices (major 7), RAM disks (major 1) and image files are served from memory by kernel
+/// work on the same CPUs as the scan: more than two reads in flight per CPU only add switching
+/// (1000 loop PVs on 2 CPUs: 4 workers 65 ms, 8 workers 73 ms, 16 workers 89 ms). Disks wait
+/// on the device, so more reads in flight hide their latency: any of them in `devs` lifts the
+/// limit to [`MAX_WORKERS`].
+pub fn useful_workers(devs: &[Device]) -> usize {
+    let in_memory = devs
+        .iter()
+        .all(|d| d.kind == DeviceKind::Image || matches!(major_minor(d.devno).0, 1 | 7));
+    if in_memory {
+        cpus().saturating_mul(2).max(2)
+    } else {
+        MAX_WORKERS
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn memory_backed_devices_get_two_workers_per_cpu_disks_the_most() {
+        let dev = |devno: u64| Device {
+            path: PathBuf::from("/dev/x"),
+            aliases: vec![],
+            devno,
+            kind: DeviceKind::Block,
+        };
+        let loops = [dev(makedev(7, 0)), dev(makedev(7, 1)), dev(makedev(1, 0))];
+        assert_eq!(useful_workers(&loops), (cpus() * 2).max(2));
+        let mixed = [dev(makedev(7, 0)), dev(makedev(8, 16))];
+        assert_eq!(useful_workers(&mixed), MAX_WORKERS);
+    }
 
     #[test]
     fn makedev_round_trips_linux_encoding() {

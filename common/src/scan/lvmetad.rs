@@ -10,7 +10,7 @@ use super::feed::{feed_parallel, FeedSession, MAX_FEEDS};
 use super::label::dashed_uuid;
 use super::pv::ScannedPv;
 use super::stream::feed_while_scanning;
-use crate::config::{Node, Tree};
+use crate::config::{write_tree, Node, Tree};
 use crate::daemon::{Client, ClientError};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -144,6 +144,22 @@ pub fn pv_found_body(dev: &Device, pv: &ScannedPv) -> Vec<Node> {
     body
 }
 
+/// The whole `pv_found` request text after `envelope`: what the tree writer makes of the
+/// envelope followed by [`pv_found_body`], with the VG's `metadata` node written once per VG
+/// ([`VolumeGroup::metadata_text`](super::VolumeGroup::metadata_text)) rather than copied and
+/// written for each of its PVs.
+pub fn pv_found_text(envelope: &[Node], dev: &Device, pv: &ScannedPv) -> String {
+    let mut nodes = envelope.to_vec();
+    nodes.push(pvmeta_node(dev, pv));
+    let Some(vg) = &pv.vg else {
+        return write_tree(&nodes);
+    };
+    nodes.push(Node::value("vgname", vg.name.clone()));
+    let mut text = write_tree(&nodes);
+    text.push_str(vg.metadata_text());
+    text
+}
+
 /// PVIDs seen on more than one device: pvid -> indices into the scan list.
 pub fn find_duplicates(scans: &[(Device, ScannedPv)]) -> BTreeMap<String, Vec<usize>> {
     let mut by_pvid: BTreeMap<String, Vec<usize>> = BTreeMap::new();
@@ -198,8 +214,10 @@ impl FeedSession for Lvmetad {
     type Error = FeedError;
 
     fn post(&mut self, dev: &Device, pv: &ScannedPv) -> Result<(), FeedError> {
-        let req = self.envelope("pv_found", None, pv_found_body(dev, pv));
-        Ok(self.client.send(&req)?)
+        let req = self.envelope("pv_found", None, vec![]);
+        Ok(self
+            .client
+            .send_raw(pv_found_text(&req.nodes, dev, pv).as_bytes())?)
     }
 
     fn answer(&mut self, pv: &ScannedPv) -> Result<Option<String>, FeedError> {
@@ -368,7 +386,8 @@ impl Lvmetad {
 
     /// Send `pv_found`; a `failed` reply (e.g. "Ignore duplicate PV") comes back as `Refused`.
     pub fn pv_found(&mut self, dev: &Device, pv: &ScannedPv) -> Result<Tree, FeedError> {
-        let r = self.request("pv_found", None, pv_found_body(dev, pv))?;
+        self.post(dev, pv)?;
+        let r = self.client.reply()?;
         Self::expect_ok("pv_found", &r)?;
         Ok(r)
     }
@@ -640,6 +659,29 @@ mod tests {
             aliases: vec![path.into()],
             devno,
             kind: DeviceKind::Block,
+        }
+    }
+
+    #[test]
+    fn pv_found_text_is_the_tree_writer_output_of_the_whole_request() {
+        let text = crate::scan::metadata::tests::SAMPLE.as_bytes();
+        let envelope = Tree::new()
+            .with("request", "pv_found")
+            .with("token", "filter:0")
+            .with("pid", 7)
+            .nodes;
+        for img in [
+            pv_image("fQvILRuA8coAfpzufGo2gQE2LNKJgIoP", Some(text), false),
+            pv_image("OOOOOOOOOOOOOOOOOOOOOOOOOOOOOOO1", None, false),
+        ] {
+            let pv = scan_pv(&MemSource(&img)).unwrap();
+            let d = dev("/dev/loop0", 1792);
+            let mut whole = envelope.clone();
+            whole.extend(pv_found_body(&d, &pv));
+            let want = write_tree(&whole);
+            assert_eq!(pv_found_text(&envelope, &d, &pv), want);
+            // Written once: the second PV of the VG gets the same text.
+            assert_eq!(pv_found_text(&envelope, &d, &pv), want);
         }
     }
 

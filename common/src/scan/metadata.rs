@@ -1,8 +1,9 @@
 //! VG metadata text (docs/protocol.md §5.8) decoded into volume group, physical volume, logical
 //! volume and segment records, with the original VG section kept for lvmetad.
 
-use crate::config::{parse, Body, DupMode, Node, ParseError, Scalar, Tree, Value};
+use crate::config::{parse, write_tree, Body, DupMode, Node, ParseError, Scalar, Tree, Value};
 use std::fmt;
+use std::sync::OnceLock;
 
 /// A VG as its metadata text describes it.
 #[derive(Debug, Clone, PartialEq)]
@@ -23,6 +24,8 @@ pub struct VolumeGroup {
     pub lvs: Vec<LogicalVolume>,
     /// The VG section as parsed (root key = VG name), for lvmetad's `metadata` node.
     pub section: Node,
+    /// That node written out, once (see [`VolumeGroup::metadata_text`]).
+    written: Written,
 }
 
 /// One `physical_volumes/pvN` entry.
@@ -79,7 +82,32 @@ impl Segment {
     }
 }
 
+/// Text derived from the rest of a value and kept once written: not part of the value's
+/// identity (any two compare equal) and not shown by `Debug`.
+#[derive(Clone, Default)]
+struct Written(OnceLock<String>);
+
+impl PartialEq for Written {
+    fn eq(&self, _: &Written) -> bool {
+        true
+    }
+}
+
+impl fmt::Debug for Written {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("..")
+    }
+}
+
 impl VolumeGroup {
+    /// The `metadata { ... }` node that `pv_found` carries for this VG, in the tree writer,
+    /// written on first use and shared by every PV of a scan that carries this VG.
+    pub fn metadata_text(&self) -> &str {
+        self.written.0.get_or_init(|| {
+            write_tree(&[Node::section("metadata", self.section.children().to_vec())])
+        })
+    }
+
     /// Extents of all PVs.
     pub fn extent_count(&self) -> u64 {
         self.pvs.iter().map(|p| p.pe_count).sum()
@@ -207,6 +235,7 @@ pub fn vg_from_tree(tree: &Tree) -> Result<VolumeGroup, MetadataError> {
         pvs,
         lvs,
         section: section.clone(),
+        written: Written::default(),
         name,
     })
 }

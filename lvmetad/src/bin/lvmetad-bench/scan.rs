@@ -2,20 +2,23 @@
 //! by side on the same disks.
 //!
 //! For each N: N loop devices on sparse 8 MiB files, made into PVs of N/8 VGs with one LV each
-//! by the installed lvm (2.03, activation off, no devices file). Then, three rounds each, the
-//! median wall time of:
-//! - `lvmetad-scan --cache --feeds 1` (pv_found one after the other, as lvm2 does) and
-//!   `lvmetad-scan --cache` (pv_found over several connections) into our lvmetad;
-//! - `lvm pvs` (2.03 reads every PV itself; it has no lvmetad);
-//! - with `LVM202=/path/to/lvm` (lvm 2.02.187 built in a scratch directory), its
-//!   `pvscan --cache` into the same lvmetad.
+//! by the installed lvm (2.03, activation off, no devices file). Then the median wall time of
+//! each command, the commands taking turns round by round (this machine's speed drifts):
+//! - warm, into one lvmetad that already holds the PVs (a rescan; 7 rounds):
+//!   `lvmetad-scan --cache --feeds 1` (everything read, then pv_found one after the other, as
+//!   lvm2 does), `lvmetad-scan --cache` (pv_found sent as the devices are read, over several
+//!   connections), `lvm pvs` (2.03 reads every PV itself; it has no lvmetad) and, with
+//!   `LVM202=/path/to/lvm` (lvm 2.02.187 built in a scratch directory), its `pvscan --cache`;
+//! - cold, each scanner's first scan into a fresh lvmetad (3 rounds): `lvmetad-scan --cache`
+//!   and 2.02's `pvscan --cache`.
 //!
 //! `LVMETAD=/path/to/lvmetad` feeds another lvmetad (C's, built with 2.02.187) instead of ours.
 //!
 //! And the split, measured in this process through the scanner library: listing the devices,
-//! reading and parsing them (O_DIRECT), feeding lvmetad sequentially and in parallel; and the
-//! floor pieces: one O_DIRECT open + 4 KiB read, one lvmetad round trip. Every device sees
-//! the filter `a|^/dev/loop[0-9]+$|`: the bench refuses to run when other loop devices hold PVs.
+//! reading and parsing them (O_DIRECT), feeding lvmetad from the complete scan over one and
+//! over several connections, and reading while feeding; and the floor pieces: one O_DIRECT
+//! open + 4 KiB read, one lvmetad round trip. Every device sees the filter
+//! `a|^/dev/loop[0-9]+$|`: the bench refuses to run when other loop devices hold PVs.
 #![forbid(unsafe_code)]
 
 use crate::start_own;
@@ -31,10 +34,16 @@ use std::time::{Duration, Instant};
 
 const PER_VG: usize = 8;
 const ROUNDS: usize = 3;
+/// Rounds of the warm whole-command runs (the machine's speed drifts; more rounds steady them).
+const WARM_ROUNDS: usize = 7;
 const FILTER: &str = r#"[ "a|^/dev/loop[0-9]+$|", "r|.*|" ]"#;
 
 /// Errors end one size's run with a message; the disks and the daemon are released first.
 type Res<T> = Result<T, String>;
+/// A named command, built anew for each run.
+type Cmd<'a> = (&'a str, Box<dyn Fn() -> Command + 'a>);
+/// A named timed run.
+type Run<'a> = (&'a str, Box<dyn Fn() -> Res<Duration> + 'a>);
 
 fn ctx<T, E: std::fmt::Display>(r: Result<T, E>, what: &str) -> Res<T> {
     r.map_err(|e| format!("{what}: {e}"))
@@ -141,20 +150,57 @@ fn make_disks(n: usize) -> Res<Disks> {
     Ok(disks)
 }
 
-/// Median wall time of `ROUNDS` runs of `cmd` (rebuilt each round); fails on a failed run.
-fn time_cmd(what: &str, mut cmd: impl FnMut() -> Command) -> Res<Duration> {
-    median(|| {
-        let mut c = cmd();
-        c.stdout(Stdio::null()).stderr(Stdio::null());
-        let t0 = Instant::now();
-        let ok = c.status().map(|s| s.success()).unwrap_or(false);
-        let took = t0.elapsed();
-        if ok {
-            Ok(took)
-        } else {
-            Err(format!("{what} failed"))
+/// Wall time of one run of `cmd`; fails on a failed run.
+fn time_one(what: &str, mut c: Command) -> Res<Duration> {
+    c.stdout(Stdio::null()).stderr(Stdio::null());
+    let t0 = Instant::now();
+    let ok = c.status().map(|s| s.success()).unwrap_or(false);
+    let took = t0.elapsed();
+    if ok {
+        Ok(took)
+    } else {
+        Err(format!("{what} failed"))
+    }
+}
+
+/// One run of the command `cmd` makes for a fresh lvmetad's socket, which must then hold `n` PVs.
+fn fresh_run(name: &str, n: usize, cmd: impl Fn(&Path) -> Command) -> Res<Duration> {
+    let (_daemon, socket) = start_own();
+    let t = time_one(name, cmd(&socket))?;
+    if cached_pvs(&socket)? != n {
+        return Err(format!("lvmetad does not hold every PV after {name}"));
+    }
+    Ok(t)
+}
+
+/// The median time of each command over `rounds` rounds, each round running every command once
+/// in turn.
+fn interleaved(rounds: usize, cmds: &[Cmd<'_>]) -> Res<Vec<Duration>> {
+    let timed: Vec<Run<'_>> = cmds
+        .iter()
+        .map(|(name, cmd)| {
+            let run: Box<dyn Fn() -> Res<Duration> + '_> = Box::new(move || time_one(name, cmd()));
+            (*name, run)
+        })
+        .collect();
+    interleaved_with(rounds, &timed)
+}
+
+/// [`interleaved`] over timed runs.
+fn interleaved_with(rounds: usize, runs: &[Run<'_>]) -> Res<Vec<Duration>> {
+    let mut times: Vec<Vec<Duration>> = vec![Vec::new(); runs.len()];
+    for _ in 0..rounds {
+        for ((_, run), t) in runs.iter().zip(times.iter_mut()) {
+            t.push(run()?);
         }
-    })
+    }
+    Ok(times
+        .into_iter()
+        .map(|mut t| {
+            t.sort();
+            t[t.len() / 2]
+        })
+        .collect())
 }
 
 fn median(mut f: impl FnMut() -> Res<Duration>) -> Res<Duration> {
@@ -229,6 +275,12 @@ fn one(n: usize, lvm202: Option<&str>) -> Res<()> {
     let token = filter.token();
     let t_seq = median(|| feed(&socket, &token, &scans, 1))?;
     let t_par = median(|| feed(&socket, &token, &scans, MAX_FEEDS))?;
+    let t_stream = median(|| {
+        let t0 = Instant::now();
+        let mut l = ctx(Lvmetad::connect(&socket, token.clone()), "lvmetad")?;
+        ctx(l.repopulate_scanning(&devs, opts, &mut Vec::new()), "feed")?;
+        Ok(t0.elapsed())
+    })?;
 
     // The floor pieces: one O_DIRECT open and 4 KiB read (one thread), one round trip.
     let t0 = Instant::now();
@@ -248,47 +300,65 @@ fn one(n: usize, lvm202: Option<&str>) -> Res<()> {
     }
     let per_trip = t0.elapsed() / 1000;
 
-    // Whole commands.
-    let scan = |feeds: usize| {
+    // Whole commands, round by round so that every command sees the same drift of this
+    // machine's speed: warm (one lvmetad that already holds the PVs, as on a rescan), then each
+    // scanner's first scan into a fresh lvmetad (cold: it reads every PV's label to bind it).
+    let ours = |feeds: usize, socket: &Path| {
         let mut c = Command::new(&bin);
         c.args(["--cache", "--config"])
             .arg(&conf)
             .arg("-s")
-            .arg(&socket)
+            .arg(socket)
             .args(["--feeds", &feeds.to_string()]);
         c
     };
-    let seq = time_cmd("lvmetad-scan --cache --feeds 1", || scan(1))?;
-    let par = time_cmd("lvmetad-scan --cache", || scan(MAX_FEEDS))?;
-    if cached_pvs(&socket)? != n {
-        return Err("lvmetad does not hold every PV after lvmetad-scan --cache".into());
-    }
     let lvm_conf = lvm_config(FILTER);
-    let pvs = time_cmd("lvm pvs", || {
-        let mut c = Command::new("lvm");
-        c.args(["pvs", "--config", &lvm_conf]);
+    let conf202 = format!(
+        "global{{use_lvmetad=1}} devices{{obtain_device_list_from_udev=0 global_filter={FILTER}}}"
+    );
+    let old = |socket: &Path| {
+        let mut c = Command::new(lvm202.unwrap_or("false"));
+        c.args(["pvscan", "--cache", "--config", &conf202])
+            .env("LVM_LVMETAD_SOCKET", socket);
         c
-    })?;
-    let old = match lvm202 {
-        None => None,
-        Some(path) => {
-            let conf = format!(
-            "global{{use_lvmetad=1}} devices{{obtain_device_list_from_udev=0 global_filter={FILTER}}}"
-        );
-            let t = time_cmd("lvm 2.02 pvscan --cache", || {
-                let mut c = Command::new(path);
-                c.args(["pvscan", "--cache", "--config", &conf])
-                    .env("LVM_LVMETAD_SOCKET", &socket);
-                c
-            })?;
-            if cached_pvs(&socket)? != n {
-                return Err(
-                    "lvmetad does not hold every PV after lvm 2.02's pvscan --cache".into(),
-                );
-            }
-            Some(t)
-        }
     };
+    let mut runs: Vec<Cmd<'_>> = vec![
+        (
+            "lvmetad-scan --cache --feeds 1",
+            Box::new(|| ours(1, &socket)),
+        ),
+        (
+            "lvmetad-scan --cache",
+            Box::new(|| ours(MAX_FEEDS, &socket)),
+        ),
+        (
+            "lvm 2.03 pvs",
+            Box::new(|| {
+                let mut c = Command::new("lvm");
+                c.args(["pvs", "--config", &lvm_conf]);
+                c
+            }),
+        ),
+    ];
+    if lvm202.is_some() {
+        runs.push(("lvm 2.02 pvscan --cache", Box::new(|| old(&socket))));
+    }
+    let warm = interleaved(WARM_ROUNDS, &runs)?;
+    if cached_pvs(&socket)? != n {
+        return Err("lvmetad does not hold every PV after the warm runs".into());
+    }
+    drop(_daemon);
+    let mut cold_runs: Vec<Run<'_>> = vec![(
+        "lvmetad-scan --cache",
+        Box::new(|| fresh_run("lvmetad-scan --cache", n, |s| ours(MAX_FEEDS, s))),
+    )];
+    if lvm202.is_some() {
+        cold_runs.push((
+            "lvm 2.02 pvscan --cache",
+            Box::new(|| fresh_run("lvm 2.02 pvscan --cache", n, old)),
+        ));
+    }
+    let cold = interleaved_with(ROUNDS, &cold_runs)?;
 
     println!("  split (in process, medians of {ROUNDS}):");
     println!("    list devices                  {}", ms(t_list));
@@ -300,26 +370,30 @@ fn one(n: usize, lvm202: Option<&str>) -> Res<()> {
         ms(t_par)
     );
     println!(
+        "    read + feed as read, {} conn.  {}",
+        MAX_FEEDS,
+        ms(t_stream)
+    );
+    println!(
         "    floor pieces: O_DIRECT open+read {:.1} us, round trip {:.1} us",
         per_read.as_secs_f64() * 1e6,
         per_trip.as_secs_f64() * 1e6
     );
-    println!("  whole commands (medians of {ROUNDS}):");
-    println!("    lvmetad-scan --cache --feeds 1 {}", ms(seq));
-    println!("    lvmetad-scan --cache           {}", ms(par));
-    let ratio = |d: Duration| d.as_secs_f64() / par.as_secs_f64();
+    let par = warm[1];
     println!(
-        "    lvm 2.03 pvs                   {}  (x{:.1})",
-        ms(pvs),
-        ratio(pvs)
+        "  whole commands, warm (lvmetad holds the PVs; medians of {WARM_ROUNDS}, interleaved):"
     );
-    match old {
-        Some(t) => println!(
-            "    lvm 2.02 pvscan --cache        {}  (x{:.1})",
-            ms(t),
-            ratio(t)
-        ),
-        None => println!("    lvm 2.02 pvscan --cache        not run (set LVM202=/path/to/lvm)"),
+    for ((name, _), t) in runs.iter().zip(&warm) {
+        let ratio = t.as_secs_f64() / par.as_secs_f64();
+        println!("    {name:<31}{}  (x{ratio:.1})", ms(*t));
+    }
+    if lvm202.is_none() {
+        println!("    lvm 2.02 pvscan --cache        not run (set LVM202=/path/to/lvm)");
+    }
+    println!("  first scan into a fresh lvmetad (medians of {ROUNDS}, interleaved):");
+    for ((name, _), t) in cold_runs.iter().zip(&cold) {
+        let ratio = t.as_secs_f64() / cold[0].as_secs_f64();
+        println!("    {name:<31}{}  (x{ratio:.1})", ms(*t));
     }
     Ok(())
 }
