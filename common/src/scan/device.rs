@@ -20,7 +20,8 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 /// devices.txt; the largest 12-bit major).
 pub const IMAGE_MAJOR: u32 = 4095;
 /// Bytes read in the first request to a device: the label sector, the mda header at 4096 and the
-/// start of the metadata ring.
+/// first 11.5 KiB of the metadata ring, where a VG's first commits put their text (a text
+/// further on takes a second read; lvm2 reads a 128 KiB block).
 pub const HEAD_READ: u64 = 16384;
 /// Worker threads (and so open files) of a scan, at most.
 pub const MAX_WORKERS: usize = 16;
