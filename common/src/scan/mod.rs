@@ -10,6 +10,7 @@
 //! - [`regex`], [`filter`]: lvm2's filter regex subset and `devices/global_filter` + token.
 //! - [`device`]: devices under /dev or given as paths, device numbers, the parallel scan pool.
 //! - [`devno`]: devices named by `MAJOR:MINOR` (device events), their presence, per-device locks.
+//! - [`pv_found`]: what a `pv_found` request carries; which device of a duplicated PV is sent.
 //! - [`lvmetad`]: the lvmetad client: `pv_found` body, full and per-device updates, duplicates.
 //! - [`feed`]: a full update's `pv_found` requests over several connections, grouped by VG.
 //! - [`stream`]: a full update that sends `pv_found` while the devices are still being read.
@@ -30,6 +31,7 @@ pub mod lvmetad;
 pub mod mda;
 pub mod metadata;
 pub mod pv;
+pub mod pv_found;
 pub mod regex;
 pub mod report;
 pub mod stream;
