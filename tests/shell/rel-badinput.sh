@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Bad input against running lvmetad and lvmpolld (common/src/bin/hostile-client.rs): truncated
+# Bad input against running lvmetad and lvmpolld (common/src/bin/hostile-client/): truncated
 # messages, no terminator then disconnect, a 100 MB request, invalid UTF-8, NUL bytes, 100 000-deep
 # nesting, random bytes, unknown requests, and every field of every request given every wrong type
 # and extreme number. Each input gets an error reply or a closed connection (or, where the request
