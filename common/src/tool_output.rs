@@ -3,10 +3,9 @@
 //! Everything a tool prints for its reader goes through [`emit`]: a reader that went away
 //! (`| head`, `| true`) ends the tool quietly with status 0, as a C tool killed by SIGPIPE
 //! ends a pipeline that did what it wanted; `println!` would panic on the `EPIPE` instead.
-//! [`or_exit`] does the same for a tool's usage and help (its parsed [`Invocation`]).
+//! A tool's usage and help go the same way (`Invocation::or_exit_with(|s| emit(tool, s))`).
 #![forbid(unsafe_code)]
 
-use crate::daemon::cli::Invocation;
 use std::io::{ErrorKind, Write};
 
 /// Write `text` to stdout and flush. A closed pipe exits 0 at once; any other write error is
@@ -18,23 +17,6 @@ pub fn emit(tool: &str, text: &str) {
         }
         eprintln!("{tool}: writing the output: {e}");
         std::process::exit(1);
-    }
-}
-
-/// The options of a tool's [`Invocation`] to run with; or print what it says (stderr, then
-/// stdout through [`emit`]) and exit with its code.
-pub fn or_exit<T>(tool: &str, invocation: Invocation<T>) -> T {
-    match invocation {
-        Invocation::Run(t) => t,
-        Invocation::Exit {
-            stdout,
-            stderr,
-            code,
-        } => {
-            eprint!("{stderr}");
-            emit(tool, &stdout);
-            std::process::exit(code)
-        }
     }
 }
 

@@ -25,9 +25,10 @@ is removed from lvmetad (pv_gone).
   --config FILE  lvm.conf to read devices/global_filter from (default:
                  $LVM_SYSTEM_DIR/lvm.conf or the system one, when it exists)
   --json         print JSON instead of tables
-  -j N           scan with at most N threads (default: 4 per CPU, at most 16)
-  --feeds N      a full --cache sends pv_found over N connections at once (default 4;
-                 1: one after the other, as lvm2 does)
+  -j N           scan with at most N threads (default: 4 per CPU, at most 16;
+                 never more than 2 per CPU on loop devices, RAM disks, images)
+  --feeds N      a full --cache sends pv_found as it reads, over N connections at
+                 once (default 4; 1: read all, then one after the other, as lvm2)
   --buffered     read through the page cache (default: O_DIRECT as lvm2 reads, buffered
                  only for files that cannot do O_DIRECT); --direct is accepted, a no-op
   -h, --help     this text";

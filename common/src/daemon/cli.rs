@@ -93,6 +93,16 @@ impl<T> Invocation<T> {
 
     /// The options to run with; or print what there is to print and exit the process.
     pub fn or_exit(self) -> T {
+        self.or_exit_with(|text| {
+            use std::io::Write;
+            let _ = std::io::stdout().write_all(text.as_bytes());
+            let _ = std::io::stdout().flush();
+        })
+    }
+
+    /// [`Invocation::or_exit`] writing stdout through `out` (a tool's, which ends quietly on a
+    /// closed pipe: `common::tool_output::emit`). Stderr goes first.
+    pub fn or_exit_with(self, out: impl FnOnce(&str)) -> T {
         match self {
             Invocation::Run(t) => t,
             Invocation::Exit {
@@ -102,8 +112,7 @@ impl<T> Invocation<T> {
             } => {
                 use std::io::Write;
                 let _ = std::io::stderr().write_all(stderr.as_bytes());
-                let _ = std::io::stdout().write_all(stdout.as_bytes());
-                let _ = std::io::stdout().flush();
+                out(&stdout);
                 std::process::exit(code)
             }
         }

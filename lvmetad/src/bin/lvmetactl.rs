@@ -45,7 +45,7 @@ fn print_reply(reply: &str) {
 
 fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let o = common::tool_output::or_exit("lvmetactl", ctl_options::parse(&args));
+    let o = ctl_options::parse(&args).or_exit_with(|s| common::tool_output::emit("lvmetactl", s));
     let mut client = match Client::connect(
         &o.socket,
         lvmetad::PROTOCOL,

@@ -227,7 +227,8 @@ fn update_devices(o: &Options, filter: &GlobalFilter) -> Result<bool, String> {
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let o = common::tool_output::or_exit("lvmetad-scan", scan_options::parse(&args));
+    let o =
+        scan_options::parse(&args).or_exit_with(|s| common::tool_output::emit("lvmetad-scan", s));
     match run(&o) {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::from(FAILED),
