@@ -5,14 +5,15 @@ use crate::cache::{Cache, Update, ORPHAN};
 use crate::compare::differs;
 use crate::global::{Flags, GLFL_DISABLE, REASON_DUPLICATES};
 use common::config::SimpleField;
-use common::daemon::{log, Request, Response};
+use common::daemon::{Request, Response};
+use common::log_error;
 
 fn int32(r: &Request, path: &str) -> Option<i64> {
     r.int(path).map(|v| i64::from(v as i32))
 }
 
 fn warn(msg: String) {
-    log::log(log::LogType::Error, &msg);
+    log_error!("{msg}");
 }
 
 /// `pv_found`.

@@ -6,6 +6,7 @@
 
 use common::config::SimpleField;
 use common::daemon::Response;
+use common::log_warn;
 
 /// The token a rescanning command holds.
 pub const IN_PROGRESS: &str = "update in progress";
@@ -122,12 +123,12 @@ impl TokenState {
                         ],
                     );
                 }
-                common::daemon::log::log(
-                    common::daemon::log::LogType::Warn,
-                    &format!(
-                        "token_update replacing pid {} begin {} len {} cmd {}",
-                        self.update_pid, self.update_begin, gap, self.update_cmd
-                    ),
+                log_warn!(
+                    "token_update replacing pid {} begin {} len {} cmd {}",
+                    self.update_pid,
+                    self.update_begin,
+                    gap,
+                    self.update_cmd
                 );
                 prev_token = std::mem::take(&mut self.token);
                 self.begin(env);
@@ -173,12 +174,12 @@ impl TokenState {
         if self.update_begin != 0 && self.update_timeout != 0 {
             let gap = self.now().saturating_sub(self.update_begin);
             if (gap as i128) >= i128::from(self.update_timeout) {
-                common::daemon::log::log(
-                    common::daemon::log::LogType::Warn,
-                    &format!(
-                        "update timeout {} reached after {} s (pid {} cmd {}): clearing token",
-                        self.update_timeout, gap, self.update_pid, self.update_cmd
-                    ),
+                log_warn!(
+                    "update timeout {} reached after {} s (pid {} cmd {}): clearing token",
+                    self.update_timeout,
+                    gap,
+                    self.update_pid,
+                    self.update_cmd
                 );
                 self.token.clear();
                 self.clear_update();

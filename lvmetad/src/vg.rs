@@ -5,17 +5,15 @@
 //! `_update_metadata` refuses), we reply `failed` with a reason and leave the cache untouched.
 
 use crate::cache::{Cache, Update, VGFL_INVALID};
-use common::daemon::{log, Request, Response};
+use common::daemon::{Request, Response};
+use common::log_error;
 
 fn int32(r: &Request, path: &str) -> Option<i64> {
     r.int(path).map(|v| i64::from(v as i32))
 }
 
 fn refuse(reason: &str) -> Response {
-    log::log(
-        log::LogType::Error,
-        &format!("vg_update failed: {reason}; cache left unchanged"),
-    );
+    log_error!("vg_update failed: {reason}; cache left unchanged");
     Response::error("failed", reason)
 }
 

@@ -11,11 +11,12 @@
 #![forbid(unsafe_code)]
 
 use super::framing::{frame, FrameError, FrameReader, CAPABILITIES};
-use super::log::{self, LogType};
+use super::log;
 use super::server_config::ServerConfig;
 use super::sys::Wake;
 use super::{Handler, PeerCred, Request, Response};
 use crate::config::{self, DupMode, SimpleField};
+use crate::{log_debug, log_error, log_warn};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::io::Write;
@@ -96,10 +97,7 @@ pub(crate) fn serve(shared: &Shared, id: u64, stream: UnixStream) {
     let mut reader = FrameReader::new(&stream, shared.config.max_message);
     if shared.config.root_only && !matches!(peer, Some(p) if p.uid == 0) {
         let uid = peer.map_or_else(|| "unknown".to_owned(), |p| p.uid.to_string());
-        log::log(
-            LogType::Warn,
-            &format!("refusing client with uid {uid}: only root may connect"),
-        );
+        log_warn!("refusing client with uid {uid}: only root may connect");
         if matches!(reader.read_message(), Ok(_) | Err(FrameError::TooLarge(_))) {
             let r = Response::error("failed", "permission denied: only root may use this daemon");
             let _ = send(&stream, &r);
@@ -111,16 +109,13 @@ pub(crate) fn serve(shared: &Shared, id: u64, stream: UnixStream) {
             Ok(m) => m,
             Err(FrameError::Eof) => break,
             Err(FrameError::TooLarge(max)) => {
-                log::log(
-                    LogType::Error,
-                    &format!("request larger than {max} bytes; closing the connection"),
-                );
+                log_error!("request larger than {max} bytes; closing the connection");
                 let reason = format!("request too large (limit {max} bytes)");
                 let _ = send(&stream, &Response::error("failed", &reason));
                 break;
             }
             Err(e) => {
-                log::log(LogType::Debug, &format!("connection {id}: {e}"));
+                log_debug!("connection {id}: {e}");
                 break;
             }
         };
@@ -160,10 +155,7 @@ fn answer(shared: &Shared, msg: &[u8], peer: Option<PeerCred>) -> Response {
                 .map(|s| s.to_string())
                 .or_else(|| p.downcast_ref::<String>().cloned())
                 .unwrap_or_default();
-            log::log(
-                LogType::Error,
-                &format!("request {:?} handler panicked: {what}", req.name()),
-            );
+            log_error!("request {:?} handler panicked: {what}", req.name());
             Response::error("failed", "internal error while handling the request")
         }
     }
@@ -179,7 +171,7 @@ fn send(mut stream: &UnixStream, reply: &Response) -> std::io::Result<()> {
         return super::framing::write_parts(&mut stream, &parts);
     }
     let payload = catch_unwind(AssertUnwindSafe(|| reply.to_payload())).unwrap_or_else(|_| {
-        log::log(LogType::Error, "reply could not be serialised");
+        log_error!("reply could not be serialised");
         "response = \"failed\"\nreason = \"internal error while writing the reply\"\n".to_owned()
     });
     log::wire("-> ", payload.as_bytes());

@@ -16,11 +16,12 @@
 #![forbid(unsafe_code)]
 
 use super::conn::{self, Shared};
-use super::log::{self, LogType};
+use super::log;
 use super::process;
 use super::server_config::{ServerConfig, ServerError};
 use super::sys::{self, Pidfile, PidfileError, Wake};
 use super::Handler;
+use crate::{log_error, log_fatal, log_info};
 use nix::poll::{poll, PollFd, PollFlags, PollTimeout};
 use std::os::fd::{AsFd, AsRawFd, OwnedFd};
 use std::os::unix::net::UnixListener;
@@ -72,7 +73,7 @@ pub fn run(config: ServerConfig, handler: Arc<dyn Handler>) -> Result<(), Server
             server.serve()
         }
         Err(e) => {
-            log::log(LogType::Fatal, &e.to_string());
+            log_fatal!("{}", e);
             if let Some(pipe) = ready {
                 pipe.fail(&e.to_string());
             }
@@ -109,7 +110,7 @@ fn start(
     let is_activated = activated.is_some();
     let listener = match activated {
         Some(fd) => {
-            log::log(LogType::Info, "using the socket passed by systemd");
+            log_info!("using the socket passed by systemd");
             UnixListener::from(fd)
         }
         None => super::listen::open_socket(&config.socket_path)?,
@@ -127,10 +128,7 @@ fn start(
 impl Server {
     fn serve(mut self) -> Result<(), ServerError> {
         let c = &self.shared.config;
-        log::log(
-            LogType::Info,
-            &format!("{} listening on {}", c.name, c.socket_path.display()),
-        );
+        log_info!("{} listening on {}", c.name, c.socket_path.display());
         let idle_timeout = c.idle_timeout;
         let mut idle_since: Option<Instant> = None;
         let mut accept_paused_until: Option<Instant> = None;
@@ -140,13 +138,10 @@ impl Server {
         loop {
             self.reap();
             if sys::shutdown_requested() {
-                log::log(
-                    LogType::Info,
-                    &format!(
-                        "{} shutdown requested by signal {}.",
-                        self.shared.config.name,
-                        sys::shutdown_signal()
-                    ),
+                log_info!(
+                    "{} shutdown requested by signal {}.",
+                    self.shared.config.name,
+                    sys::shutdown_signal()
                 );
                 break;
             }
@@ -155,10 +150,7 @@ impl Server {
                 if conns == 0 && self.shared.handler.is_idle() {
                     let since = *idle_since.get_or_insert_with(Instant::now);
                     if since.elapsed() >= limit {
-                        log::log(
-                            LogType::Info,
-                            &format!("Inactive for {} seconds. Exiting.", limit.as_secs()),
-                        );
+                        log_info!("Inactive for {} seconds. Exiting.", limit.as_secs());
                         break;
                     }
                 } else {
@@ -227,7 +219,7 @@ impl Server {
                 Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
                 Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
                 Err(e) => {
-                    log::log(LogType::Error, &format!("accept failed: {e}"));
+                    log_error!("accept failed: {e}");
                     return !matches!(
                         e.raw_os_error(),
                         Some(libc::EMFILE | libc::ENFILE | libc::ENOBUFS | libc::ENOMEM)
@@ -242,7 +234,7 @@ impl Server {
         let id = self.next_id;
         self.next_id += 1;
         if let Err(e) = self.shared.register(id, &stream) {
-            log::log(LogType::Error, &format!("cannot track connection: {e}"));
+            log_error!("cannot track connection: {e}");
             return;
         }
         let shared = Arc::clone(&self.shared);
@@ -253,10 +245,7 @@ impl Server {
         match spawned {
             Ok(h) => self.threads.push(h),
             Err(e) => {
-                log::log(
-                    LogType::Error,
-                    &format!("cannot start a connection thread: {e}"),
-                );
+                log_error!("cannot start a connection thread: {e}");
                 self.shared.forget(id);
             }
         }
@@ -287,13 +276,10 @@ impl Server {
             }
             let left = deadline.saturating_duration_since(Instant::now());
             if left.is_zero() {
-                log::log(
-                    LogType::Error,
-                    &format!(
-                        "{} connection(s) still busy after {} s; exiting anyway",
-                        self.shared.connections(),
-                        SHUTDOWN_GRACE.as_secs()
-                    ),
+                log_error!(
+                    "{} connection(s) still busy after {} s; exiting anyway",
+                    self.shared.connections(),
+                    SHUTDOWN_GRACE.as_secs()
                 );
                 break;
             }
@@ -309,9 +295,6 @@ impl Server {
         if let Some(p) = self.pidfile.take() {
             p.remove();
         }
-        log::log(
-            LogType::Info,
-            &format!("{} exiting", self.shared.config.name),
-        );
+        log_info!("{} exiting", self.shared.config.name);
     }
 }
