@@ -1,5 +1,6 @@
 //! The inputs hostile-client sends: the valid requests of each daemon (and the ones that fill
 //! lvmetad first), every mutation of their fields, and malformed framing and bytes.
+#![forbid(unsafe_code)]
 
 use common::config::{parse, write_tree, Body, DupMode, Node, Scalar, Value};
 
