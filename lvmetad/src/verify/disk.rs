@@ -122,6 +122,9 @@ pub fn inspect(
     inspect_in(src, pvid, mda, want_text, &mut Vec::new())
 }
 
+/// Bytes read when only the label is wanted (a binding).
+const LABEL_READ: u64 = 4096;
+
 /// [`inspect`] reading the head into `buf` (its allocation is kept for the next device).
 pub fn inspect_in(
     src: &dyn BlockSource,
@@ -130,7 +133,10 @@ pub fn inspect_in(
     want_text: impl FnOnce(&MdaHeader) -> bool,
     buf: &mut Vec<u8>,
 ) -> Seen {
-    match HeadCached::new_in(src, HEAD_READ, std::mem::take(buf)) {
+    // Without an mda to look at only the label is wanted: it lies in the first 4 sectors, and
+    // 4 KiB keeps the read aligned for any sector size.
+    let size = if mda.is_some() { HEAD_READ } else { LABEL_READ };
+    match HeadCached::new_in(src, size, std::mem::take(buf)) {
         Ok(head) => {
             let seen = inspect_head(&head, pvid, mda, want_text);
             *buf = head.into_buffer();
