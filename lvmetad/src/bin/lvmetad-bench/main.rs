@@ -457,7 +457,7 @@ fn main() {
     });
     match args.first().map(String::as_str).unwrap_or("bench") {
         "bench" => {
-            let sizes: Vec<usize> = args[1..].iter().filter_map(|s| s.parse().ok()).collect();
+            let sizes: Vec<usize> = args.iter().skip(1).filter_map(|s| s.parse().ok()).collect();
             let sizes = if sizes.len() >= 2 {
                 sizes
             } else {
