@@ -107,14 +107,9 @@ impl Client {
         config::parse(&reply, DupMode::KeepAll).map_err(|e| ClientError::BadReply(e.to_string()))
     }
 
-    /// Send a request tree without reading its reply: for pipelining, which only a daemon that
-    /// says so in answer to `capabilities` ([`Client::pipelining`]) supports. Replies come back
-    /// in request order through [`Client::reply`].
-    pub fn send(&mut self, req: &Tree) -> Result<(), ClientError> {
-        self.send_raw(config::write_tree(&req.nodes).as_bytes())
-    }
-
-    /// [`Client::send`] of a payload as is.
+    /// Send a payload without reading its reply: for pipelining, which only a daemon that says
+    /// so in answer to `capabilities` ([`Client::pipelining`]) supports. Replies come back in
+    /// request order through [`Client::reply`].
     pub fn send_raw(&mut self, payload: &[u8]) -> Result<(), ClientError> {
         use std::io::Write;
         (&self.stream)

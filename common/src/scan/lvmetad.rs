@@ -9,7 +9,7 @@ use super::feed::{feed_parallel, FeedSession, MAX_FEEDS};
 use super::label::dashed_uuid;
 use super::pv::ScannedPv;
 pub use super::pv_found::{
-    find_duplicates, preferred_duplicate, pv_found_body, pv_found_text, pvmeta_node, seqno_warning,
+    find_duplicates, preferred_duplicate, pv_found_text, pvmeta_node, seqno_warning,
 };
 use super::stream::feed_while_scanning;
 use crate::config::{Node, Tree};

@@ -57,19 +57,8 @@ pub fn pvmeta_node(dev: &Device, pv: &ScannedPv) -> Node {
     Node::section("pvmeta", c)
 }
 
-/// The request-specific nodes of `pv_found`: `pvmeta`, and `vgname` + `metadata` when the PV
-/// carries VG metadata.
-pub fn pv_found_body(dev: &Device, pv: &ScannedPv) -> Vec<Node> {
-    let mut body = vec![pvmeta_node(dev, pv)];
-    if let Some(vg) = &pv.vg {
-        body.push(Node::value("vgname", vg.name.clone()));
-        body.push(Node::section("metadata", vg.section.children().to_vec()));
-    }
-    body
-}
-
-/// The whole `pv_found` request text after `envelope`: what the tree writer makes of the
-/// envelope followed by [`pv_found_body`], with the VG's `metadata` node written once per VG
+/// The whole `pv_found` request text after `envelope`: the envelope, `pvmeta`, and `vgname` +
+/// `metadata` when the PV carries VG metadata, as the tree writer writes them, with the VG's `metadata` node written once per VG
 /// ([`VolumeGroup::metadata_text`](super::VolumeGroup::metadata_text)) rather than copied and
 /// written for each of its PVs.
 pub fn pv_found_text(envelope: &[Node], dev: &Device, pv: &ScannedPv) -> String {
@@ -121,10 +110,22 @@ pub fn seqno_warning(pv: &ScannedPv, reply: &Tree) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
     use crate::scan::device::DeviceKind;
     use crate::scan::io::MemSource;
     use crate::scan::pv::{scan_pv, tests::pv_image};
     use std::path::PathBuf;
+
+    /// The request-specific nodes of `pv_found` as a tree: what [`pv_found_text`] must equal
+    /// once written.
+    fn pv_found_body(dev: &Device, pv: &ScannedPv) -> Vec<Node> {
+        let mut body = vec![pvmeta_node(dev, pv)];
+        if let Some(vg) = &pv.vg {
+            body.push(Node::value("vgname", vg.name.clone()));
+            body.push(Node::section("metadata", vg.section.children().to_vec()));
+        }
+        body
+    }
 
     fn dev(path: &str, devno: u64) -> Device {
         Device {

@@ -139,26 +139,20 @@ fn feed_one<S: FeedSession>(
     let mut flight: Option<Flight<S, Job>> = None;
     let mut done: Vec<Job> = Vec::new();
     let mut fed = Fed::default();
-    let mut give_up = |flight: &mut Option<Flight<S, Job>>, e: S::Error| {
-        fail(e);
-        if let Some(f) = flight.take() {
-            fed = f.fed;
-        }
-    };
     loop {
         let waiting = flight.as_ref().is_some_and(Flight::waiting);
-        let job = match if waiting {
+        let next = if waiting {
             queue.try_recv()
         } else {
             queue.recv().map_err(|_| TryRecvError::Disconnected)
-        } {
+        };
+        let job = match next {
             Ok(job) => job,
             Err(TryRecvError::Empty) => {
                 // Nothing new yet: collect a reply meanwhile.
-                if let Some(f) = flight.as_mut() {
-                    if let Err(e) = f.answer_oldest(&mut done) {
-                        give_up(&mut flight, e);
-                    }
+                if let Some(Err(e)) = flight.as_mut().map(|f| f.answer_oldest(&mut done)) {
+                    fail(e);
+                    flight = None;
                 }
                 continue;
             }
@@ -179,10 +173,10 @@ fn feed_one<S: FeedSession>(
                 }
             }
         }
-        if let Some(f) = flight.as_mut() {
-            if let Err(e) = f.post(job, &mut done) {
-                give_up(&mut flight, e);
-            }
+        if let Some(Err(e)) = flight.as_mut().map(|f| f.post(job, &mut done)) {
+            // The failed session's PVs are dropped with it: the caller gets the error.
+            fail(e);
+            flight = None;
         }
     }
     if let Some(mut f) = flight {
