@@ -142,8 +142,8 @@ impl Lvmetad {
         }
     }
 
-    /// A request that changes the cache, under the cache write lock (the verification's
-    /// label read of `pv_found` before it, with no lock held).
+    /// A request that changes the cache, under the cache write lock (`pv_found` first queues
+    /// the verification's label read of the PV, which happens off this path).
     fn change(&self, c: Change, r: &Request) -> Response {
         if let (Some(v), Change::PvFound) = (&self.verify, c) {
             v.bind(r);

@@ -12,7 +12,8 @@
 //! - [`process`]: the locked pidfile and daemonizing with a readiness pipe (cmirrord uses them too).
 //! - private: `listen` (the listening socket and lvm2's stale-socket rules), `conn` (connection
 //!   threads and their registry), `sys` (every `unsafe` call: signals, fork, pidfile lock, fd 3,
-//!   the allocator's tuning, re-exported as [`tune_allocator`]).
+//!   the allocator's tuning and a thread's idle priority, re-exported as [`tune_allocator`] and
+//!   [`run_when_idle`]).
 //!
 //! User-facing behaviour and the differences from C are in `common/README-daemon.md`.
 //!
@@ -39,7 +40,7 @@ use std::sync::Arc;
 pub use client::{Client, ClientError};
 pub use server::{request_shutdown, run};
 pub use server_config::{ServerConfig, ServerError};
-pub use sys::{process_cpu_time, tune_allocator};
+pub use sys::{process_cpu_time, run_when_idle, tune_allocator};
 
 /// One request as the daemon handler sees it.
 #[derive(Debug, Clone)]

@@ -134,6 +134,28 @@ pub fn tune_allocator() {
     }
 }
 
+/// Let the calling thread run only when a CPU would otherwise idle (`SCHED_IDLE`): for
+/// background work that must not slow the requests. Through the raw system call, since musl's
+/// `sched_setscheduler` does nothing on Linux. A refusal leaves the thread as it was.
+pub fn run_when_idle() -> io::Result<()> {
+    let param = libc::sched_param { sched_priority: 0 };
+    // SAFETY: sched_setscheduler(2) on the calling thread (pid 0) with a valid, live
+    // sched_param; it only changes this thread's scheduling class.
+    let rc = unsafe {
+        libc::syscall(
+            libc::SYS_sched_setscheduler,
+            0,
+            libc::SCHED_IDLE,
+            &param as *const libc::sched_param,
+        )
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
 /// `fork(2)`. The caller guarantees the process has a single thread (the server forks before it
 /// starts any), so the child's memory is consistent.
 pub(crate) fn fork_single_threaded() -> io::Result<ForkResult> {

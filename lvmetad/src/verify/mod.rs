@@ -2,9 +2,10 @@
 //! reply presents metadata as valid once the disks say otherwise (lvmetad/README.md, "Disk
 //! verification", states the guarantee and its limits).
 //!
-//! - **Binding.** A PV is verified only on the device where the daemon itself saw its label: on
-//!   a `pv_found` that reports it at a device not yet bound to it, before taking the cache lock,
-//!   the daemon reads the label at the device number it was given ([`Verifier::bind`]). Fake device numbers (protocol tests), image files
+//! - **Binding** ([`bind`]). A PV is verified only on the device where the daemon itself saw its
+//!   label: a `pv_found` that reports it at a device not yet bound to it queues a label read at
+//!   the device number it was given, done by an idle-priority binder thread or by the first
+//!   check of that PV, whichever comes first. Fake device numbers (protocol tests), image files
 //!   and devices holding another PV stay *unverifiable*; `dump` says which and why.
 //! - **vg_lookup** reads one block (label + mda header) of the first bound PV of the VG with an
 //!   mda in use: lvm commits every in-use mda of a VG, so that header moves with every write. A
@@ -16,23 +17,24 @@
 //! - Findings: [`Finding`]; what a reply adds: [`Marks`].
 //!
 //! # Locking
-//! `state` (bindings, per-VG results) and `pass` are leaf mutexes: `state` may be taken while
+//! `state` (per-VG results), the bindings' map and `pass` are leaf mutexes: `state` may be taken while
 //! the cache read lock is held (cache → state), never the other way round; `pass` is never held
 //! with any other lock. **No lock is held across disk I/O**: the cache is read into a
 //! [`Target`] snapshot, the lock released, the disk read, and the cache locked again only to
 //! compare.
 
+pub mod bind;
 pub mod disk;
 
 use crate::cache::{filter_metadata, Cache, ORPHAN};
 use crate::compare::pv_ids;
+use bind::{Bindings, Bound};
 use common::config::{write_tree, Body, Node};
 use common::daemon::Request;
-use common::scan::io::{AlignedBuf, FileSource};
 use common::scan::label::DiskLocn;
 use common::scan::mda::{MdaHeader, RawLocn};
 use common::scan::metadata::VolumeGroup;
-use disk::{inspect_in, inspect_twice, DevicePaths, OpenError, Seen};
+use disk::{inspect_twice, OpenError, Seen};
 use parking_lot::{Condvar, Mutex, RwLock};
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -138,8 +140,6 @@ struct VgRecord {
 
 #[derive(Debug, Default)]
 struct State {
-    /// pvid -> (device number, Ok or why the label was not seen there).
-    bindings: HashMap<String, (u64, Result<(), String>)>,
     vgs: HashMap<String, VgRecord>,
 }
 
@@ -155,7 +155,6 @@ struct PassState {
 #[derive(Debug, Default)]
 struct Counters {
     checks: AtomicU64,
-    reads: AtomicU64,
     passes: AtomicU64,
     stale: AtomicU64,
     unreadable: AtomicU64,
@@ -167,13 +166,11 @@ struct Counters {
 /// The verification state of the daemon.
 #[derive(Debug, Default)]
 pub struct Verifier {
-    paths: DevicePaths,
+    bindings: Bindings,
     state: Mutex<State>,
     pass: Mutex<PassState>,
     pass_done: Condvar,
     n: Counters,
-    /// Read buffers (aligned bounce buffer, head) reused between checks; a leaf lock.
-    bufs: Mutex<Vec<(AlignedBuf, Vec<u8>)>>,
 }
 
 fn bump(c: &AtomicU64) {
@@ -185,61 +182,16 @@ impl Verifier {
         Verifier::default()
     }
 
-    /// Open `devno` and run `f` on it with a pair of reused read buffers.
-    fn with_device<T>(
-        &self,
-        devno: u64,
-        f: impl FnOnce(&FileSource, &mut Vec<u8>) -> T,
-    ) -> Result<T, OpenError> {
-        let mut src = self.paths.open(devno)?;
-        let (bounce, mut head) = self.bufs.lock().pop().unwrap_or_default();
-        src.use_buffer(bounce);
-        let out = f(&src, &mut head);
-        let mut pool = self.bufs.lock();
-        if pool.len() < 8 {
-            pool.push((src.into_buffer(), head));
-        }
-        Ok(out)
-    }
-
-    /// `pv_found`: note whether the PV's label is at the device number it comes with. A PV
-    /// reported again at the device where its label was already seen keeps that binding without
-    /// a read (a full rescan re-reports every PV): every check reads the label again anyway, so
-    /// a label gone since then is found there, as a structural change.
+    /// `pv_found` reported a PV at a device: note it, to be bound off the request path
+    /// ([`bind`]).
     pub fn bind(&self, r: &Request) {
-        let (Some(pvid), Some(devno)) = (r.str("pvmeta/id"), r.int("pvmeta/device")) else {
-            return;
-        };
-        let devno = devno as u64;
-        let known = matches!(
-            self.state.lock().bindings.get(pvid),
-            Some((at, Ok(()))) if *at == devno
-        );
-        if known {
-            return;
+        if let (Some(pvid), Some(devno)) = (r.str("pvmeta/id"), r.int("pvmeta/device")) {
+            self.bindings.reported(pvid, devno as u64);
         }
-        bump(&self.n.reads);
-        let seen = self.with_device(devno, |src, buf| {
-            match inspect_in(src, pvid, None, |_| false, buf) {
-                Seen::Pv { .. } => Ok(()),
-                Seen::OtherPv(p) => Err(format!("the device holds PV {p}")),
-                Seen::NoLabel(e) | Seen::Unreadable(e) => Err(e),
-                Seen::MdaGone(_) => Err("mda not in the label".to_owned()),
-            }
-        });
-        let seen = seen.unwrap_or_else(|e| Err(e.to_string()));
-        self.state
-            .lock()
-            .bindings
-            .insert(pvid.to_owned(), (devno, seen));
     }
 
     fn bound(&self, t: &Target) -> Result<(), String> {
-        match self.state.lock().bindings.get(&t.pvid) {
-            Some((devno, r)) if *devno == t.devno => r.clone(),
-            Some(_) => Err("reported at another device since its label was seen".to_owned()),
-            None => Err("its label was never seen at its device".to_owned()),
-        }
+        self.bindings.at(&t.pvid, t.devno)
     }
 
     /// The header-and-locn the cached copy of the target's VG was proven to have on this PV.
@@ -258,7 +210,7 @@ impl Verifier {
         }
         let confirmed = self.confirmed(t);
         let member = t.vg.is_some();
-        let read = self.with_device(t.devno, |src, buf| {
+        let read = self.bindings.devices.with_device(t.devno, |src, buf| {
             let want_text = |h: &MdaHeader| {
                 member
                     && h.committed.offset != 0
@@ -274,7 +226,10 @@ impl Verifier {
             }
             Err(OpenError::Open(e)) => return Finding::Unreadable(format!("PV {}: {e}", t.pvid)),
         };
-        self.n.reads.fetch_add(reads, Ordering::Relaxed);
+        self.bindings
+            .devices
+            .reads
+            .fetch_add(reads, Ordering::Relaxed);
         let pv = &t.pvid;
         let (header, text) = match seen {
             Seen::Unreadable(e) => return Finding::Unreadable(format!("PV {pv}: {e}")),
@@ -479,17 +434,18 @@ impl Verifier {
             let c = cache.read();
             c.pvmeta.keys().filter_map(|id| target(&c, id)).collect()
         };
-        let bound: Vec<&Target> = targets.iter().filter(|t| self.bound(t).is_ok()).collect();
-        // Devices are read by a few threads at once: the pass waits on I/O, not on the CPU.
-        let chunk = bound.len().div_ceil(PASS_THREADS).max(1);
+        // Devices are read by a few threads at once: the pass waits on I/O, not on the CPU. Only
+        // bound PVs are checked (a pending binding is read first, by the same thread).
+        let chunk = targets.len().div_ceil(PASS_THREADS).max(1);
         let mut lost = false;
         let findings: Vec<(&Target, Finding)> = std::thread::scope(|s| {
-            let handles: Vec<_> = bound
+            let handles: Vec<_> = targets
                 .chunks(chunk)
                 .map(|part| {
                     s.spawn(move || {
                         part.iter()
-                            .map(|t| (*t, self.check_target(cache, t)))
+                            .filter(|t| self.bound(t).is_ok())
+                            .map(|t| (t, self.check_target(cache, t)))
                             .collect::<Vec<_>>()
                     })
                 })
@@ -532,6 +488,8 @@ impl Verifier {
     /// The `verification { ... }` section `dump` ends with.
     pub fn report(&self, cache: &Cache) -> String {
         let n = |c: &AtomicU64| c.load(Ordering::Relaxed) as i64;
+        self.bindings.settle_all();
+        let bindings = self.bindings.snapshot();
         let st = self.state.lock();
         let mut vgs = Vec::new();
         for (vgid, name) in &cache.vgid_to_vgname {
@@ -551,10 +509,11 @@ impl Verifier {
         }
         let mut unbound = Vec::new();
         for (pvid, pm) in &cache.pvmeta {
-            let why = match st.bindings.get(pvid) {
-                Some((d, Ok(()))) if *d == pm.device => continue,
-                Some((d, Ok(()))) => format!("label seen at device {d}, cached at another"),
-                Some((_, Err(e))) => e.clone(),
+            let why = match bindings.get(pvid) {
+                Some((d, Bound::Seen)) if *d == pm.device => continue,
+                Some((d, Bound::Seen)) => format!("label seen at device {d}, cached at another"),
+                Some((_, Bound::NotSeen(e))) => e.clone(),
+                Some((_, Bound::Pending)) => "label not read yet".to_owned(),
                 None => "label never seen at its device".to_owned(),
             };
             unbound.push(Node::section(
@@ -569,7 +528,7 @@ impl Verifier {
             "verification",
             vec![
                 Node::value("checks", n(&self.n.checks)),
-                Node::value("disk_reads", n(&self.n.reads)),
+                Node::value("disk_reads", n(&self.bindings.devices.reads)),
                 Node::value("list_passes", n(&self.n.passes)),
                 Node::value("stale_detected", n(&self.n.stale)),
                 Node::value("unreadable_detected", n(&self.n.unreadable)),
