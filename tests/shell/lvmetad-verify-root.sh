@@ -152,6 +152,7 @@ expect "wiped label: vg_lookup" "vg global" "$(req vg_lookup name=\"vgS\")"
 expect "wiped label: pv_list" global "$(req pv_list)"
 expect "wiped label, other VG" none "$(req vg_lookup name=\"vgU\")"
 
+
 # Bad disks: a bad mda header checksum, a device truncated below its metadata area.
 repopulate
 expect "vgU before damage" none "$(req vg_lookup name=\"vgU\")"
@@ -170,3 +171,15 @@ done
 grep -q 'result="fresh"\|result="stale"' <<<"$d" || fail "dump: no per-VG result"
 kill -0 "$LVMETAD_PID" || fail "lvmetad died"
 note "all outside changes were reported"
+
+# A fresh daemon answers its first scan's pv_found without reading labels; its binder reads them
+# once the reports pause, by itself: a label wiped after that, before any lookup or dump, is
+# found as structural, not taken for a PV whose label was never seen.
+truncate -s 0 "$TESTDIR/u.img"; truncate -s 32M "$TESTDIR/u.img"; losetup -c "$U" || fail "losetup -c"
+fresh_vgs
+kill "$LVMETAD_PID"; wait "$LVMETAD_PID" 2>/dev/null
+start_lvmetad_opts
+repopulate
+sleep 0.5
+dd if=/dev/zero of="$A" bs=512 seek=1 count=1 conv=notrunc status=none
+expect "wiped after a first scan, no lookup before" "vg global" "$(req vg_lookup name=\"vgS\")"
