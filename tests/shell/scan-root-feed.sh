@@ -7,7 +7,8 @@
 # (duplicate PVs: lvmetad ends disabled) and a PV with a damaged label; then again without the
 # clone, where --feeds 4 sends each PV as it is read (common/src/scan/stream.rs) in one pass.
 # strace counts the connections and pv_clear_all requests, so a parallel feed that quietly ran
-# on one connection, or a streamed one that quietly fell back to a second pass, fails.
+# on one connection, or a streamed one that quietly fell back to a second pass, fails; and the
+# VG metadata copies, which the streamed feed sends once per VG text where lvm2 sends one per PV.
 # (lvmetad killed mid-feed and scanners at once, with the default feed: rel-faults.sh.)
 # timeout: 120
 . "$(dirname "$0")/../lib/common.sh"
@@ -54,7 +55,7 @@ compare() {
     local tag=$1 feeds conns
     for feeds in 1 4; do
         start_lvmetad
-        strace -f -qq -s 40 -e trace=connect,write,sendto -o "$TESTDIR/trace.$tag.$feeds" \
+        strace -f -qq -s 4000 -e trace=connect,write,sendto -o "$TESTDIR/trace.$tag.$feeds" \
             "$BIN/lvmetad-scan" --cache --feeds "$feeds" -s "$SOCK" --config "$TESTDIR/lvm.conf" \
             2>"$TESTDIR/err.$tag.$feeds"
         echo "rc=$?" >>"$TESTDIR/err.$tag.$feeds"
@@ -63,8 +64,10 @@ compare() {
         wait_gone "$LVMETAD_PID" || fail "lvmetad did not stop"
         conns=$(grep -c "connect(.*lvmetad.socket" "$TESTDIR/trace.$tag.$feeds")
         clears=$(grep -c 'pv_clear_all' "$TESTDIR/trace.$tag.$feeds")
-        note "$tag, --feeds $feeds: $conns connections, $clears pv_clear_all, $(grep -c . "$TESTDIR/state.$tag.$feeds") lines of state"
-        eval "conns_$feeds=$conns clears_$feeds=$clears"
+        # pv_found requests that carry VG metadata (vgname comes with it).
+        copies=$(grep -c 'pv_found.*vgname=' "$TESTDIR/trace.$tag.$feeds")
+        note "$tag, --feeds $feeds: $conns connections, $clears pv_clear_all, $copies VG metadata copies, $(grep -c . "$TESTDIR/state.$tag.$feeds") lines of state"
+        eval "conns_$feeds=$conns clears_$feeds=$clears copies_$feeds=$copies"
     done
     [ "$conns_1" = 1 ] || fail "$tag: --feeds 1 opened $conns_1 connections"
     [ "$clears_1" = 1 ] || fail "$tag: --feeds 1 sent pv_clear_all $clears_1 times"
@@ -98,5 +101,9 @@ grep -q "Inconsistent metadata found for VG vg4" "$TESTDIR/err.clean.4" \
     || fail "no seqno warning for vg4 from the streamed feed"
 [ "$clears_4" = 1 ] || fail "the clean streamed feed sent pv_clear_all $clears_4 times, want 1"
 [ "$conns_4" = 5 ] || fail "the clean streamed feed opened $conns_4 connections, want 1 + 4"
+# 8 PVs carry VG metadata; the streamed feed sends vg1's (3 PVs, one text) once: vg4's PVs
+# hold two texts and keep theirs (common/src/scan/vg_once.rs).
+[ "$copies_1" = 8 ] || fail "--feeds 1 sent $copies_1 VG metadata copies, want 8 (one per PV)"
+[ "$copies_4" = 6 ] || fail "the streamed feed sent $copies_4 VG metadata copies, want 6"
 note "without duplicates: the streamed feed leaves the same cache and warnings, in one pass"
 exit 0

@@ -88,6 +88,10 @@ pub trait FeedSession {
     fn post(&mut self, dev: &Device, pv: &ScannedPv) -> Result<(), Self::Error>;
     fn answer(&mut self, pv: &ScannedPv) -> Result<Option<String>, Self::Error>;
     fn window(&self) -> usize;
+    /// Whether `pv` had better wait for the answers in flight (see [`super::vg_once`]).
+    fn must_wait(&self, _pv: &ScannedPv) -> bool {
+        false
+    }
 }
 
 /// A PV handed to a connection: its index in the scan list, where it is, what it holds.
@@ -141,9 +145,12 @@ impl<S: FeedSession, J: Posted> Flight<S, J> {
         }
     }
 
-    /// Post `job`, first reading replies while the window is full.
+    /// Post `job`, first reading replies while the window is full or the session wants the
+    /// job to wait for one.
     pub fn post(&mut self, job: J, done: &mut Vec<J>) -> Result<(), S::Error> {
-        while self.posted.len() >= self.window {
+        while self.posted.len() >= self.window
+            || (self.waiting() && self.session.must_wait(job.pv()))
+        {
             self.answer_oldest(done)?;
         }
         self.session.post(job.dev(), job.pv())?;

@@ -12,9 +12,10 @@ pub use super::pv_found::{
     find_duplicates, preferred_duplicate, pv_found_text, pvmeta_node, seqno_warning,
 };
 use super::stream::feed_while_scanning;
+use super::vg_once::VgOnce;
 use crate::config::{Node, Tree};
 use crate::daemon::{Client, ClientError};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, VecDeque};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -106,6 +107,11 @@ pub struct Lvmetad {
     /// it answers pipelined requests (ours), 1 otherwise (lvm2's C lvmetad). Learnt by
     /// [`probe_pipelining`](Self::probe_pipelining) before a full repopulation.
     window: usize,
+    /// A feeding session towards our lvmetad: what it sent of each VG, to send each VG's
+    /// metadata once ([`super::vg_once`]); `None`: every PV carries its VG's, as lvm2 sends.
+    once: Option<VgOnce>,
+    /// Whether each `pv_found` in flight carried VG metadata, oldest first.
+    carried: VecDeque<bool>,
 }
 
 /// Requests in flight on one connection when lvmetad pipelines: enough to keep it busy while
@@ -118,20 +124,34 @@ impl FeedSession for Lvmetad {
     type Error = FeedError;
 
     fn post(&mut self, dev: &Device, pv: &ScannedPv) -> Result<(), FeedError> {
-        let req = self.envelope("pv_found", None, vec![]);
-        Ok(self
-            .client
-            .send_raw(pv_found_text(&req.nodes, dev, pv).as_bytes())?)
+        let metadata = match &mut self.once {
+            Some(once) => once.post(pv),
+            None => true,
+        };
+        self.send_pv_found(dev, pv, metadata)?;
+        self.carried.push_back(metadata);
+        Ok(())
     }
 
     fn answer(&mut self, pv: &ScannedPv) -> Result<Option<String>, FeedError> {
         let r = self.client.reply()?;
         Self::expect_ok("pv_found", &r)?;
+        if !self.carried.pop_front().unwrap_or(true) {
+            // Without metadata lvmetad reports no seqno_before: nothing to warn about.
+            return Ok(None);
+        }
+        if let Some(once) = &mut self.once {
+            once.answered(pv, r.find_int("seqno_after"));
+        }
         Ok(seqno_warning(pv, &r))
     }
 
     fn window(&self) -> usize {
         self.window
+    }
+
+    fn must_wait(&self, pv: &ScannedPv) -> bool {
+        self.once.as_ref().is_some_and(|o| o.must_wait(pv))
     }
 }
 
@@ -161,6 +181,8 @@ impl Lvmetad {
             wait: DEFAULT_WAIT,
             feeds: MAX_FEEDS,
             window: 1,
+            once: None,
+            carried: VecDeque::new(),
         })
     }
 
@@ -185,6 +207,8 @@ impl Lvmetad {
         s.wait = self.wait;
         s.feeds = 1;
         s.window = self.window;
+        // Only towards a daemon of ours (it pipelines): C's lvmetad gets what lvm2 sends.
+        s.once = (self.window > 1).then(VgOnce::default);
         Ok(s)
     }
 
@@ -290,10 +314,21 @@ impl Lvmetad {
 
     /// Send `pv_found`; a `failed` reply (e.g. "Ignore duplicate PV") comes back as `Refused`.
     pub fn pv_found(&mut self, dev: &Device, pv: &ScannedPv) -> Result<Tree, FeedError> {
-        self.post(dev, pv)?;
+        self.send_pv_found(dev, pv, true)?;
         let r = self.client.reply()?;
         Self::expect_ok("pv_found", &r)?;
         Ok(r)
+    }
+
+    fn send_pv_found(
+        &mut self,
+        dev: &Device,
+        pv: &ScannedPv,
+        metadata: bool,
+    ) -> Result<(), FeedError> {
+        let req = self.envelope("pv_found", None, vec![]);
+        let text = pv_found_text(&req.nodes, dev, pv, metadata);
+        Ok(self.client.send_raw(text.as_bytes())?)
     }
 
     pub fn pv_gone(&mut self, devno: u64) -> Result<(), FeedError> {

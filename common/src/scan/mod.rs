@@ -14,6 +14,7 @@
 //! - [`lvmetad`]: the lvmetad client: `pv_found` body, full and per-device updates, duplicates.
 //! - [`feed`]: a full update's `pv_found` requests over several connections, grouped by VG.
 //! - [`stream`]: a full update that sends `pv_found` while the devices are still being read.
+//! - [`vg_once`]: a VG's metadata sent once per feeding connection, not with each of its PVs.
 //! - [`report`]: what was found, from disk or from lvmetad, as a `pvs`-like table or JSON.
 //!
 //! Nothing here panics on disk contents: every offset and size read from a device is checked
@@ -35,6 +36,7 @@ pub mod pv_found;
 pub mod regex;
 pub mod report;
 pub mod stream;
+pub mod vg_once;
 
 pub use io::{BlockSource, FileSource, MemSource};
 pub use metadata::VolumeGroup;

@@ -58,13 +58,14 @@ pub fn pvmeta_node(dev: &Device, pv: &ScannedPv) -> Node {
 }
 
 /// The whole `pv_found` request text after `envelope`: the envelope, `pvmeta`, and `vgname` +
-/// `metadata` when the PV carries VG metadata, as the tree writer writes them, with the VG's `metadata` node written once per VG
+/// `metadata` when the PV carries VG metadata and `metadata` asks for it (see
+/// [`super::vg_once`]), as the tree writer writes them, with the VG's `metadata` node written once per VG
 /// ([`VolumeGroup::metadata_text`](super::VolumeGroup::metadata_text)) rather than copied and
 /// written for each of its PVs.
-pub fn pv_found_text(envelope: &[Node], dev: &Device, pv: &ScannedPv) -> String {
+pub fn pv_found_text(envelope: &[Node], dev: &Device, pv: &ScannedPv, metadata: bool) -> String {
     let mut nodes = envelope.to_vec();
     nodes.push(pvmeta_node(dev, pv));
-    let Some(vg) = &pv.vg else {
+    let Some(vg) = pv.vg.as_ref().filter(|_| metadata) else {
         return write_tree(&nodes);
     };
     nodes.push(Node::value("vgname", vg.name.clone()));
@@ -153,9 +154,9 @@ mod tests {
             let mut whole = envelope.clone();
             whole.extend(pv_found_body(&d, &pv));
             let want = write_tree(&whole);
-            assert_eq!(pv_found_text(&envelope, &d, &pv), want);
+            assert_eq!(pv_found_text(&envelope, &d, &pv, true), want);
             // Written once: the second PV of the VG gets the same text.
-            assert_eq!(pv_found_text(&envelope, &d, &pv), want);
+            assert_eq!(pv_found_text(&envelope, &d, &pv, true), want);
         }
     }
 
