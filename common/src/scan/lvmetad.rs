@@ -107,8 +107,9 @@ pub struct Lvmetad {
     /// it answers pipelined requests (ours), 1 otherwise (lvm2's C lvmetad). Learnt by
     /// [`probe_pipelining`](Self::probe_pipelining) before a full repopulation.
     window: usize,
-    /// A feeding session towards our lvmetad: what it sent of each VG, to send each VG's
-    /// metadata once ([`super::vg_once`]); `None`: every PV carries its VG's, as lvm2 sends.
+    /// A feeding session (several connections): what it sent of each VG, to send each VG's
+    /// metadata once ([`super::vg_once`]); `None` (one connection, lvm2's way): every PV
+    /// carries its VG's.
     once: Option<VgOnce>,
     /// Whether each `pv_found` in flight carried VG metadata, oldest first.
     carried: VecDeque<bool>,
@@ -207,8 +208,9 @@ impl Lvmetad {
         s.wait = self.wait;
         s.feeds = 1;
         s.window = self.window;
-        // Only towards a daemon of ours (it pipelines): C's lvmetad gets what lvm2 sends.
-        s.once = (self.window > 1).then(VgOnce::default);
+        // C's lvmetad 2.02.187 too: scan-root-feed.sh, run by hand with it in place of ours,
+        // finds the same cache.
+        s.once = Some(VgOnce::default());
         Ok(s)
     }
 
