@@ -36,6 +36,8 @@ const PER_VG: usize = 8;
 const ROUNDS: usize = 3;
 /// Rounds of the warm whole-command runs (the machine's speed drifts; more rounds steady them).
 const WARM_ROUNDS: usize = 7;
+/// Rounds of first scans into a fresh lvmetad (each starts a daemon).
+const COLD_ROUNDS: usize = 5;
 const FILTER: &str = r#"[ "a|^/dev/loop[0-9]+$|", "r|.*|" ]"#;
 
 /// Errors end one size's run with a message; the disks and the daemon are released first.
@@ -358,7 +360,7 @@ fn one(n: usize, lvm202: Option<&str>) -> Res<()> {
             Box::new(|| fresh_run("lvm 2.02 pvscan --cache", n, old)),
         ));
     }
-    let cold = interleaved_with(ROUNDS, &cold_runs)?;
+    let cold = interleaved_with(COLD_ROUNDS, &cold_runs)?;
 
     println!("  split (in process, medians of {ROUNDS}):");
     println!("    list devices                  {}", ms(t_list));
@@ -390,7 +392,7 @@ fn one(n: usize, lvm202: Option<&str>) -> Res<()> {
     if lvm202.is_none() {
         println!("    lvm 2.02 pvscan --cache        not run (set LVM202=/path/to/lvm)");
     }
-    println!("  first scan into a fresh lvmetad (medians of {ROUNDS}, interleaved):");
+    println!("  first scan into a fresh lvmetad (medians of {COLD_ROUNDS}, interleaved):");
     for ((name, _), t) in cold_runs.iter().zip(&cold) {
         let ratio = t.as_secs_f64() / cold[0].as_secs_f64();
         println!("    {name:<31}{}  (x{ratio:.1})", ms(*t));
