@@ -142,15 +142,20 @@ pub fn tune_allocator() {
 /// background work that must not slow the requests. Through the raw system call, since musl's
 /// `sched_setscheduler` does nothing on Linux. A refusal leaves the thread as it was.
 pub fn run_when_idle() -> io::Result<()> {
-    let param = libc::sched_param { sched_priority: 0 };
+    /// The kernel's `struct sched_param` (libc's differs between glibc and musl).
+    #[repr(C)]
+    struct KernelSchedParam {
+        sched_priority: libc::c_int,
+    }
+    let param = KernelSchedParam { sched_priority: 0 };
     // SAFETY: sched_setscheduler(2) on the calling thread (pid 0) with a valid, live
-    // sched_param; it only changes this thread's scheduling class.
+    // sched_param of the kernel's layout; it only changes this thread's scheduling class.
     let rc = unsafe {
         libc::syscall(
             libc::SYS_sched_setscheduler,
             0,
             libc::SCHED_IDLE,
-            &param as *const libc::sched_param,
+            &param as *const KernelSchedParam,
         )
     };
     if rc == 0 {
@@ -364,4 +369,24 @@ pub fn process_cpu_time(pid: u32) -> Option<std::time::Duration> {
             && libc::clock_gettime(clock, &mut ts) == 0
     };
     ok.then(|| std::time::Duration::new(ts.tv_sec as u64, ts.tv_nsec as u32))
+}
+
+#[cfg(test)]
+mod tests {
+    /// The scheduling policy of the calling thread (field 41 of its stat line).
+    fn own_policy() -> Option<u32> {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+        let after_name = &stat[stat.rfind(')')? + 2..];
+        after_name.split(' ').nth(38)?.parse().ok()
+    }
+
+    #[test]
+    fn run_when_idle_moves_only_the_calling_thread_to_sched_idle() {
+        let before = own_policy();
+        let inside = std::thread::spawn(|| super::run_when_idle().map(|()| own_policy()))
+            .join()
+            .expect("thread");
+        assert_eq!(inside.ok().flatten(), Some(libc::SCHED_IDLE as u32));
+        assert_eq!(own_policy(), before);
+    }
 }
