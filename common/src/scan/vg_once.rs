@@ -100,7 +100,8 @@ impl VgOnce {
                 s.state = State::Always;
                 true
             }
-            Some(s) => s.state != State::Confirmed || !s.listed.contains(&bare(&pv.label.pv.pvid)),
+            // The label's PVID is undashed, as `listed` holds them.
+            Some(s) => s.state != State::Confirmed || !s.listed.contains(&pv.label.pv.pvid),
         }
     }
 

@@ -95,6 +95,13 @@ fn is_pending(map: &Map, pvid: &str, devno: u64) -> bool {
     matches!(map.lock().get(pvid), Some((at, Bound::Pending)) if *at == devno)
 }
 
+/// Read the label of a pending binding and record what it shows.
+fn read_now(map: &Map, devices: &Devices, pvid: &str, devno: u64) -> Result<(), String> {
+    let r = devices.read_binding(pvid, devno);
+    settle(map, pvid, devno, r.clone());
+    r
+}
+
 /// The bindings of every PV ever reported, and the binder that settles them.
 #[derive(Debug, Default)]
 pub struct Bindings {
@@ -124,8 +131,7 @@ impl Bindings {
             None => job,
         };
         // No binder thread (it could not start): read it now, as a check would.
-        let r = self.devices.read_binding(&job.0, job.1);
-        settle(&self.map, &job.0, job.1, r);
+        let _ = read_now(&self.map, &self.devices, &job.0, job.1);
     }
 
     fn binder(&self) -> Option<Sender<(String, u64)>> {
@@ -152,11 +158,7 @@ impl Bindings {
             }
             Some((_, Bound::Seen)) => Ok(()),
             Some((_, Bound::NotSeen(why))) => Err(why),
-            Some((_, Bound::Pending)) => {
-                let r = self.devices.read_binding(pvid, devno);
-                settle(&self.map, pvid, devno, r.clone());
-                r
-            }
+            Some((_, Bound::Pending)) => read_now(&self.map, &self.devices, pvid, devno),
             None => Err("its label was never seen at its device".to_owned()),
         }
     }
@@ -172,8 +174,7 @@ impl Bindings {
             .collect();
         for (pvid, devno) in pending {
             if is_pending(&self.map, &pvid, devno) {
-                let r = self.devices.read_binding(&pvid, devno);
-                settle(&self.map, &pvid, devno, r);
+                let _ = read_now(&self.map, &self.devices, &pvid, devno);
             }
         }
     }
@@ -212,8 +213,7 @@ fn run_binder(map: &Map, devices: &Devices, rx: Receiver<(String, u64)>) {
         }
         for (pvid, devno) in batch.drain(..) {
             if is_pending(map, &pvid, devno) {
-                let r = devices.read_binding(&pvid, devno);
-                settle(map, &pvid, devno, r);
+                let _ = read_now(map, devices, &pvid, devno);
             }
         }
         if !open {
